@@ -1,0 +1,38 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * Ids. Event ids are UUIDv7 (time-ordered, so index inserts stay local);
+ * ids that must come out the same on every retry (a run id from an upstream
+ * request id, a tool call id from a run step) are UUIDv5 of a stable name.
+ */
+
+const hex = (b: Buffer) => b.toString('hex');
+const format = (h: string) =>
+  `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+
+export function uuidv7(now: number = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  return format(hex(b));
+}
+
+/** Namespace for Keel's name-based ids (a fixed random UUID). */
+const KEEL_NAMESPACE = Buffer.from('6f1c2a5e9b3d4e7fa0c1d2e3f4a5b6c7', 'hex');
+
+export function uuidv5(name: string): string {
+  const h = createHash('sha1').update(KEEL_NAMESPACE).update(name, 'utf8').digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  return format(hex(h.subarray(0, 16)));
+}
+
+/** The run id for an upstream request: the same request id always names the same run. */
+export const runIdFor = (tenant: string, requestId: string) => uuidv5(`run:${tenant}:${requestId}`);
+
+/** The tool call id for call `index` of step `step`: stable across retries and crashes. */
+export const toolCallIdFor = (runId: string, step: number, index: number) =>
+  uuidv5(`toolcall:${runId}:${step}:${index}`);
+
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
