@@ -14,7 +14,7 @@ const swc = [
     sourceMaps: 'inline',
   },
 ];
-const libs = ['contracts', 'run-domain', 'budget-domain', 'tools', 'event-store', 'messaging', 'telemetry', 'testing'];
+const libs = ['contracts', 'run-domain', 'budget-domain', 'tools', 'event-store', 'messaging', 'telemetry', 'testing', 'runtime'];
 const moduleNameMapper = Object.fromEntries(
   libs.map((l) => [`^@keel/${l}$`, `<rootDir>/libs/${l}/src/index.ts`]),
 );

@@ -11,3 +11,4 @@ export * from './events/toolcall-events';
 export * from './events/budget-events';
 export * from './events/delivery-events';
 export * from './events/registry';
+export * from './events/relayed-event';

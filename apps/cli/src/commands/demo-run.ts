@@ -1,0 +1,94 @@
+import { connect, JSONCodec } from 'nats';
+import { keelNames, RelayedEvent, runIdFor, type RunRequestInput } from '@keel/contracts';
+import type { OtlpReceiver } from '@keel/testing';
+import { DEMO_PROMPT } from '../demo-script';
+
+const json = JSONCodec();
+
+/**
+ * Publish a run request the way an upstream system would (JetStream, Msg-Id =
+ * request id) and print the run's events live as the relay publishes them.
+ */
+export async function demoRun(opts: {
+  natsUrl: string;
+  prefix: string;
+  otlp?: OtlpReceiver;
+  jaegerUi?: string;
+  out: (line: string) => void;
+  timeoutMs?: number;
+}): Promise<{ ok: boolean; runId: string }> {
+  const { out } = opts;
+  const names = keelNames(opts.prefix);
+  const nc = await connect({ servers: opts.natsUrl, name: 'keel-cli-demo' });
+  try {
+    const request: RunRequestInput = {
+      requestId: `demo-${new Date().toISOString()}`,
+      tenant: 'demo',
+      input: { prompt: DEMO_PROMPT },
+      tools: ['calculator'],
+    };
+    const runId = runIdFor(request.tenant, request.requestId);
+    const sub = nc.subscribe(names.subjects.eventsOfRun.pattern(runId));
+    out(`\n▶ demo run ${runId}`);
+    out(`  prompt: ${request.input.prompt}\n`);
+    await nc.jetstream().publish(names.subjects.runRequest.build(), json.encode(request), { msgID: request.requestId });
+    const started = Date.now();
+
+    const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
+    let result: { ok: boolean; traceId?: string } = { ok: false };
+    for await (const m of sub) {
+      const e = RelayedEvent.parse(json.decode(m.data));
+      const t = `+${String(Date.now() - started).padStart(5)} ms`;
+      out(`  ${t}  ${(e.metadata.producer ?? '?').padEnd(13)} ${e.streamId.split(':')[0]!.padEnd(9)} ${e.type.padEnd(22)} ${summary(e)}`);
+      result.traceId ??= e.metadata.traceparent?.split('-')[1];
+      if (e.type === 'RunCompleted' || e.type === 'RunFailed') {
+        result = { ...result, ok: e.type === 'RunCompleted' };
+        const d = e.data as { answer?: string; error?: { code: string; message: string } };
+        out(e.type === 'RunCompleted' ? `\n✔ result: ${d.answer}` : `\n✘ failed: ${d.error?.code} ${d.error?.message}`);
+        break;
+      }
+    }
+    clearTimeout(timer);
+    if (result.traceId) {
+      out(`  trace id: ${result.traceId}`);
+      if (opts.jaegerUi) out(`  Jaeger:   ${opts.jaegerUi}/trace/${result.traceId}`);
+      if (opts.otlp) await printTrace(opts.otlp, result.traceId, out);
+    }
+    if (!result.ok && Date.now() - started >= (opts.timeoutMs ?? 60_000)) out('\n✘ the demo run did not finish in time');
+    return { ok: result.ok, runId };
+  } finally {
+    await nc.close();
+  }
+}
+
+function summary(e: RelayedEvent): string {
+  const d = e.data as Record<string, unknown>;
+  switch (e.type) {
+    case 'ModelDecisionRecorded': {
+      const u = d.usage as { inputTokens: number; outputTokens: number };
+      const decision = d.decision as { kind: string; calls?: { tool: string }[] };
+      const what = decision.kind === 'final' ? 'final answer' : `call ${decision.calls?.map((c) => c.tool).join(', ')}`;
+      return `step ${String(d.step)}: ${what} (${u.inputTokens}+${u.outputTokens} tokens)`;
+    }
+    case 'ToolCallRequested':
+      return `${String(d.tool)} ${JSON.stringify(d.input)} → pool ${String(d.pool)}`;
+    case 'ToolCallSucceeded':
+      return `${String(d.tool)} → ${JSON.stringify(d.output)}`;
+    case 'BudgetReserved':
+      return `${String(d.tokens)} tokens (${String(d.committedTokens)}/${String(d.limitTokens)} committed)`;
+    case 'BudgetSettled': {
+      const u = d.usage as { inputTokens: number; outputTokens: number };
+      return `actual ${u.inputTokens + u.outputTokens} tokens`;
+    }
+    default:
+      return '';
+  }
+}
+
+async function printTrace(otlp: OtlpReceiver, traceId: string, out: (line: string) => void): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1500)); // let the services' batch exporters flush
+  const spans = otlp.spans().filter((s) => s.traceId === traceId);
+  const byService = new Map<string, number>();
+  for (const s of spans) byService.set(s.service, (byService.get(s.service) ?? 0) + 1);
+  out(`  spans:    ${spans.length} in one trace — ${[...byService].map(([s, n]) => `${s} ${n}`).join(', ')}`);
+}

@@ -1,0 +1,42 @@
+import { up } from './commands/up';
+import { modelServer } from './commands/model-server';
+
+/**
+ * `keel` — the operator's command line.
+ *   keel up [--no-demo]        start the platform locally and run a demo run (npm start)
+ *   keel model-server --port N serve the scripted OpenAI-compatible model (offline demo)
+ */
+const USAGE = `usage: keel <command>
+  up [--no-demo]           start NATS/PostgreSQL if needed, the four services, and a demo run
+  model-server [--port N]  serve the scripted OpenAI-compatible model used by the demo`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'up':
+      return up({ demo: !rest.includes('--no-demo'), env: process.env });
+    case 'model-server': {
+      const i = rest.indexOf('--port');
+      return modelServer({ port: i >= 0 ? Number(rest[i + 1]) : 8080 });
+    }
+    case '-h':
+    case '--help':
+    case 'help':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`keel: unknown command '${command}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`keel: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);

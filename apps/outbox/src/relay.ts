@@ -1,0 +1,189 @@
+import type { Pool, PoolClient } from 'pg';
+import type { JetStreamClient } from 'nats';
+import type { Logger } from 'pino';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import type { KeelNames } from '@keel/contracts';
+import { checkpointAfter, loadCheckpoint, readAllRaw, saveCheckpoint, type Checkpoint, type RawRecordedEvent } from '@keel/event-store';
+import { publishJson } from '@keel/messaging';
+import { headersForEvent, subjectForEvent } from '@keel/runtime';
+
+const tracer = trace.getTracer('keel-outbox');
+
+export interface RelayOptions {
+  readonly pool: Pool;
+  readonly js: JetStreamClient;
+  readonly names: KeelNames;
+  readonly log: Logger;
+  readonly schema: string;
+  /** Events per read; one checkpoint write per batch. */
+  readonly batchSize: number;
+  /** Polling fallback when no NOTIFY arrives (NOTIFY is only a hint). */
+  readonly pollIntervalMs: number;
+}
+
+/**
+ * The transactional outbox relay: tails the event log in commit order and
+ * publishes every event to JetStream with `Nats-Msg-Id` = event id.
+ *
+ * Guarantees: every committed event is published at least once, in commit
+ * order; a re-send (crash between the PubAck and the checkpoint write, a
+ * restart, a NATS that forgot its tail) carries the same Msg-Id, so JetStream
+ * drops it inside the duplicate window and consumers' inboxes beyond it.
+ * One relay per schema is active at a time (a session advisory lock); other
+ * replicas wait as hot standbys and take over when the leader's session ends.
+ */
+export class Relay {
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private leader: PoolClient | undefined;
+  /** Set by NOTIFY; a notification that arrives mid-batch must not be lost. */
+  private notified = false;
+
+  constructor(private readonly o: RelayOptions) {}
+
+  get checkpointName(): string {
+    return `relay:${this.o.names.streams.events}`;
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (!this.leader) await this.acquireLeadership();
+        if (!this.leader) {
+          await this.sleep(1000);
+          continue;
+        }
+        this.notified = false;
+        const published = await this.relayBatch();
+        failures = 0;
+        if (published < this.o.batchSize) await this.sleep(this.o.pollIntervalMs);
+      } catch (err) {
+        failures++;
+        const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        this.o.log.warn({ err: (err as Error).message, retryInMs: delay }, 'relay batch failed');
+        this.dropLeadership();
+        await this.sleep(delay);
+      }
+    }
+    this.dropLeadership();
+  }
+
+  /** Publish the next batch after the checkpoint; returns how many were published. */
+  private async relayBatch(): Promise<number> {
+    const { pool, names, batchSize } = this.o;
+    const checkpoint: Checkpoint = await loadCheckpoint(pool, this.checkpointName);
+    const batch = await readAllRaw(pool, checkpoint, batchSize);
+    if (batch.length === 0) return 0;
+    // Streams are published concurrently, each stream's events one after the
+    // other, so per-stream order holds even when a publish fails mid-batch
+    // (its stream's chain stops there). A failure re-sends the batch from the
+    // checkpoint; Msg-Id dedupe drops what was already stored.
+    const chains = new Map<string, Promise<unknown>>();
+    for (const e of batch) {
+      const previous = chains.get(e.streamId) ?? Promise.resolve();
+      chains.set(e.streamId, previous.then(() => this.publish(names, e)));
+    }
+    await Promise.all(chains.values());
+    await saveCheckpoint(pool, this.checkpointName, checkpointAfter(batch.at(-1)!));
+    return batch.length;
+  }
+
+  private publish(names: KeelNames, e: RawRecordedEvent): Promise<unknown> {
+    const parent = propagation.extract(context.active(), {
+      traceparent: e.metadata.traceparent,
+      tracestate: e.metadata.tracestate,
+    });
+    const subject = subjectForEvent(names, e);
+    return context.with(parent, () =>
+      tracer.startActiveSpan(`publish ${e.type}`, { kind: SpanKind.PRODUCER }, async (span) => {
+        span.setAttributes({
+          'messaging.system': 'nats',
+          'messaging.destination.name': subject,
+          'messaging.message.id': String(e.metadata.eventId),
+          'keel.run.id': String(e.metadata.correlationId),
+          'keel.event.type': e.type,
+        });
+        try {
+          return await publishJson(this.o.js, subject, toPayload(e), {
+            msgId: String(e.metadata.eventId),
+            headers: headersForEvent(e),
+          });
+        } finally {
+          span.end();
+        }
+      }),
+    );
+  }
+
+  private async acquireLeadership(): Promise<void> {
+    const client = await this.o.pool.connect();
+    try {
+      const key = `keel-relay:${this.o.schema}`;
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+      if (!rows[0]?.ok) {
+        client.release();
+        return;
+      }
+      client.on('notification', (n) => {
+        if (n.payload !== this.o.schema) return;
+        this.notified = true;
+        this.wake?.();
+      });
+      client.on('error', (err) => {
+        this.o.log.warn({ err: err.message }, 'relay leader connection lost');
+        this.dropLeadership();
+        this.wake?.();
+      });
+      await client.query('LISTEN keel_events');
+      this.leader = client;
+      this.o.log.info('relay is the leader');
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+  }
+
+  private dropLeadership(): void {
+    const client = this.leader;
+    this.leader = undefined;
+    // Destroy rather than return to the pool: ending the session releases the lock.
+    if (client) client.release(true);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.notified || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+function toPayload(e: RawRecordedEvent): Record<string, unknown> {
+  return {
+    streamId: e.streamId,
+    streamVersion: e.streamVersion,
+    globalPosition: e.globalPosition.toString(),
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    data: e.data,
+    metadata: e.metadata,
+    recordedAt: e.createdAt.toISOString(),
+  };
+}

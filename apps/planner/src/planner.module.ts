@@ -1,0 +1,90 @@
+import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import type { NatsConnection } from 'nats';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { KeelNames } from '@keel/contracts';
+import { ConsumerHost, MessagingModule, NATS_CONNECTION } from '@keel/messaging';
+import { KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { builtinTools, ToolRegistry } from '@keel/tools';
+import { BudgetClient } from './budget/budget-client';
+import { PLANNER_CONFIG, type PlannerConfig } from './config';
+import { runRequestHandler, RUN_REQUEST_MAX_BYTES } from './handlers/run-request.handler';
+import { toolOutcomeHandler } from './handlers/tool-outcome.handler';
+import { OpenAiChatModel } from './model/openai-chat-model';
+import { RunDriver } from './run-driver';
+
+const RUN_DRIVER = Symbol('RUN_DRIVER');
+
+/** Registers the planner's two consumers: run requests (ingress) and tool-call outcomes. */
+class PlannerConsumers implements OnApplicationBootstrap {
+  constructor(
+    @Inject(ConsumerHost) private readonly host: ConsumerHost,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(NAMES) private readonly names: KeelNames,
+    @Inject(RUN_DRIVER) private readonly driver: RunDriver,
+    @Inject(PLANNER_CONFIG) private readonly config: PlannerConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { names, pool, driver, config } = this;
+    const defaults = {
+      maxSteps: config.KEEL_RUN_MAX_STEPS,
+      maxToolCalls: config.KEEL_RUN_MAX_TOOL_CALLS,
+      maxTokens: config.KEEL_RUN_MAX_TOKENS,
+      deadlineMs: config.KEEL_RUN_DEADLINE_MS,
+    };
+    const concurrency = config.KEEL_PLANNER_CONCURRENCY;
+    await this.host.start({
+      stream: names.streams.ingress,
+      durable: names.consumers.plannerIngress,
+      filterSubject: names.subjects.runRequest.pattern,
+      concurrency,
+      maxDeliver: 10,
+      ackWaitMs: 30_000,
+      maxPayloadBytes: RUN_REQUEST_MAX_BYTES,
+      handler: runRequestHandler({ pool, names, driver, defaults }),
+    });
+    await this.host.start({
+      stream: names.streams.events,
+      durable: names.consumers.plannerToolResults,
+      filterSubject: names.subjects.toolCallEvents.pattern,
+      concurrency,
+      maxDeliver: 10,
+      ackWaitMs: 30_000,
+      handler: toolOutcomeHandler({ pool, driver }),
+    });
+  }
+}
+
+@Module({})
+export class PlannerModule {
+  static forRoot(config: PlannerConfig, logger: Logger): DynamicModule {
+    return {
+      module: PlannerModule,
+      imports: [
+        KeelCoreModule.forRoot({ config, serviceName: 'planner', logger }),
+        MessagingModule.forRoot({ config, serviceName: 'planner', logger }),
+      ],
+      providers: [
+        { provide: PLANNER_CONFIG, useValue: config },
+        {
+          provide: RUN_DRIVER,
+          inject: [PG_POOL, NATS_CONNECTION, NAMES, LOGGER],
+          useFactory: (pool: Pool, nc: NatsConnection, names: KeelNames, log: Logger) =>
+            new RunDriver({
+              pool,
+              log,
+              tools: new ToolRegistry(builtinTools),
+              budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
+              model: new OpenAiChatModel(
+                { baseURL: config.KEEL_MODEL_BASE_URL, apiKey: config.KEEL_MODEL_API_KEY, timeoutMs: config.KEEL_MODEL_TIMEOUT_MS },
+                config.KEEL_MODEL_NAME,
+              ),
+              maxOutputTokens: config.KEEL_MODEL_MAX_OUTPUT_TOKENS,
+            }),
+        },
+        PlannerConsumers,
+      ],
+    };
+  }
+}

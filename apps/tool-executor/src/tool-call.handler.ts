@@ -1,0 +1,82 @@
+import type { Pool } from 'pg';
+import { trace } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import {
+  RelayedEvent,
+  streamIds,
+  upcastEvent,
+  type ErrorInfo,
+  type ToolCallEvent,
+} from '@keel/contracts';
+import { appendToStream, ConcurrencyError, readStream } from '@keel/event-store';
+import { parseJson, TerminalError, type Disposition, type InboundMessage } from '@keel/messaging';
+import { newEventMetadata } from '@keel/runtime';
+import { withLogContext } from '@keel/telemetry';
+import type { ToolRegistry } from '@keel/tools';
+import { executeTool } from './execute-tool';
+
+/**
+ * Runs one requested tool call. The call's own stream (`toolcall:<callId>`) is
+ * the dedupe record: its outcome is appended with expected version 0, so a
+ * redelivery or a second replica finds it recorded and does nothing.
+ *
+ * The runtime authorises every call against the run's capability (the tools
+ * listed in its RunRequested event) — never the model. A call outside it is
+ * rejected and recorded, not executed.
+ */
+export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Logger }) {
+  return async (msg: InboundMessage): Promise<Disposition> => {
+    const relayed = parseJson(msg, RelayedEvent);
+    const event = upcastEvent(relayed.type, relayed.schemaVersion, relayed.data);
+    if (event.type !== 'ToolCallRequested') {
+      throw new TerminalError('UNEXPECTED_EVENT', `tool pool received ${event.type}`);
+    }
+    const runId = relayed.metadata.correlationId;
+    const { callId, tool, step, input, idempotencyKey } = event.data;
+    const streamId = streamIds.toolCall(callId);
+    trace.getActiveSpan()?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': tool, 'keel.step': step });
+
+    return withLogContext({ runId, step }, async () => {
+      if ((await readStream(deps.pool, streamId)).length > 0) return { kind: 'ack' }; // already decided
+
+      const common = { runId, callId, step, tool };
+      let outcome: ToolCallEvent;
+      const refusal = await authorise(deps, runId, tool);
+      if (refusal) {
+        outcome = { type: 'ToolCallRejected', data: { ...common, error: refusal } };
+      } else {
+        const result = await executeTool(deps.tools.get(tool), input, { runId, idempotencyKey });
+        outcome = result.ok
+          ? { type: 'ToolCallSucceeded', data: { ...common, output: result.output, attempts: 1, durationMs: result.durationMs } }
+          : result.rejected
+            ? { type: 'ToolCallRejected', data: { ...common, error: result.error } }
+            : { type: 'ToolCallFailed', data: { ...common, error: result.error, attempts: 1 } };
+      }
+      if (outcome.type !== 'ToolCallSucceeded') deps.log.warn({ tool, code: outcome.data.error.code }, 'tool call did not succeed');
+
+      try {
+        await appendToStream(deps.pool, streamId, 0, [
+          {
+            ...outcome,
+            metadata: newEventMetadata({ runId, tenant: relayed.metadata.tenant, causationId: relayed.metadata.eventId, producer: 'tool-executor' }),
+          },
+        ]);
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError)) throw err; // another replica recorded it first
+      }
+      return { kind: 'ack' };
+    });
+  };
+}
+
+async function authorise(deps: { pool: Pool; tools: ToolRegistry }, runId: string, tool: string): Promise<ErrorInfo | undefined> {
+  const [first] = await readStream(deps.pool, streamIds.run(runId), { toVersion: 1 });
+  if (!first || first.type !== 'RunRequested') {
+    return { code: 'RUN_UNKNOWN', message: `no run ${runId} to authorise against`, retryable: false };
+  }
+  if (!first.data.capability.tools.includes(tool)) {
+    return { code: 'NOT_PERMITTED', message: `tool '${tool}' is outside this run's capability`, retryable: false };
+  }
+  if (!deps.tools.has(tool)) return { code: 'UNKNOWN_TOOL', message: `no tool named '${tool}' is registered`, retryable: false };
+  return undefined;
+}

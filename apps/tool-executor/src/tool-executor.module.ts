@@ -1,0 +1,56 @@
+import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { KeelNames } from '@keel/contracts';
+import { ConsumerHost, MessagingModule } from '@keel/messaging';
+import { KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { builtinTools, ToolRegistry } from '@keel/tools';
+import type { ToolExecutorConfig } from './config';
+import { toolCallHandler } from './tool-call.handler';
+
+const REGISTRY = Symbol('REGISTRY');
+const CONFIG = Symbol('TOOL_EXECUTOR_CONFIG');
+
+/** One durable consumer per pool, each with its own concurrency bound: a hung pool cannot starve another. */
+class PoolConsumers implements OnApplicationBootstrap {
+  constructor(
+    @Inject(ConsumerHost) private readonly host: ConsumerHost,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(NAMES) private readonly names: KeelNames,
+    @Inject(REGISTRY) private readonly tools: ToolRegistry,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(CONFIG) private readonly config: ToolExecutorConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const poolName of this.tools.pools()) {
+      await this.host.start({
+        stream: this.names.streams.events,
+        durable: this.names.consumers.toolPool(poolName),
+        filterSubject: this.names.subjects.toolCallRequests.pattern(poolName),
+        concurrency: this.config.KEEL_POOL_CONCURRENCY,
+        maxDeliver: 5,
+        ackWaitMs: 30_000,
+        handler: toolCallHandler({ pool: this.pool, tools: this.tools, log: this.log.child({ pool: poolName }) }),
+      });
+    }
+  }
+}
+
+@Module({})
+export class ToolExecutorModule {
+  static forRoot(config: ToolExecutorConfig, logger: Logger): DynamicModule {
+    return {
+      module: ToolExecutorModule,
+      imports: [
+        KeelCoreModule.forRoot({ config, serviceName: 'tool-executor', logger }),
+        MessagingModule.forRoot({ config, serviceName: 'tool-executor', logger }),
+      ],
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: REGISTRY, useFactory: () => new ToolRegistry(builtinTools) },
+        PoolConsumers,
+      ],
+    };
+  }
+}

@@ -1,0 +1,126 @@
+import {
+  currentSchemaVersion,
+  type KeelEvent,
+  EventMetadata,
+  validateNewEvent,
+} from '@keel/contracts';
+import {
+  ConcurrencyError,
+  DuplicateEventError,
+  EventStoreArgumentError,
+  InvalidEventError,
+} from './errors';
+import { pgErrorFields } from './pg-errors';
+import type { Queryable } from './queryable';
+import type { AppendResult, NewEvent, RecordedEvent } from './types';
+
+interface AppendedRow {
+  global_position: string;
+  transaction_id: string;
+  stream_version: number;
+  created_at: Date;
+}
+
+/**
+ * One statement for the whole batch. It inserts only when the stream is at
+ * exactly $2 (0 rows otherwise), so versions stay gapless; two writers that
+ * both pass the check collide on (stream_id, stream_version) instead.
+ */
+const APPEND_SQL = `
+WITH head AS (
+  SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+)
+INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
+SELECT e.event_id, $1, ($2::int + e.ord)::int, e.type, e.schema_version, e.data::jsonb, e.metadata::jsonb
+FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[])
+       WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
+WHERE (SELECT version FROM head) = $2::int
+ORDER BY e.ord
+RETURNING global_position::text AS global_position, transaction_id::text AS transaction_id,
+  stream_version, created_at`;
+
+/**
+ * Append `events` to `streamId` if the stream is at `expectedVersion` (its
+ * current version; 0 = the stream must not exist yet). All or nothing.
+ *
+ * Every event is validated against its contract first (`InvalidEventError`,
+ * nothing written). A stale or ahead-of-stream `expectedVersion` throws
+ * `ConcurrencyError`; an already-recorded `metadata.eventId` throws
+ * `DuplicateEventError`. A unique violation aborts the surrounding
+ * transaction, so on either error the caller must roll back.
+ *
+ * Ordering contract: per-stream version order equals the relay's order
+ * (transaction id order) only if the transaction reads the stream versions it
+ * appends against BEFORE its first write, because the transaction id is taken
+ * at the first write. The handler template reads state first; code that
+ * writes elsewhere first and then appends can be relayed out of version order.
+ */
+export async function appendToStream<E extends KeelEvent>(
+  q: Queryable,
+  streamId: string,
+  expectedVersion: number,
+  events: readonly NewEvent<E>[],
+): Promise<AppendResult> {
+  if (!streamId) throw new EventStoreArgumentError('streamId must not be empty');
+  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
+    throw new EventStoreArgumentError(
+      `expectedVersion must be an integer >= 0, got ${expectedVersion}`,
+    );
+  }
+  if (events.length === 0) return { nextExpectedVersion: expectedVersion, records: [] };
+
+  const valid = events.map((e, index) => validate(streamId, e, index));
+  let rows: AppendedRow[];
+  try {
+    const res = await q.query<AppendedRow>({
+      name: 'keel_append',
+      text: APPEND_SQL,
+      values: [
+        streamId,
+        expectedVersion,
+        valid.map((v) => v.metadata.eventId),
+        valid.map((v) => v.event.type),
+        valid.map((v) => currentSchemaVersion(v.event.type)),
+        valid.map((v) => JSON.stringify(v.event.data)),
+        valid.map((v) => JSON.stringify(v.metadata)),
+      ],
+    });
+    rows = res.rows;
+  } catch (err) {
+    const { code, constraint, detail } = pgErrorFields(err);
+    if (code === '23505' && constraint === 'events_stream_version_unique') {
+      throw new ConcurrencyError(streamId, expectedVersion, { cause: err });
+    }
+    if (code === '23505' && constraint === 'events_event_id_unique') {
+      const eventId = /\(event_id\)=\(([^)]+)\)/.exec(detail ?? '')?.[1];
+      throw new DuplicateEventError(streamId, eventId, { cause: err });
+    }
+    throw err;
+  }
+  if (rows.length !== valid.length) throw new ConcurrencyError(streamId, expectedVersion);
+
+  const byVersion = new Map(rows.map((r) => [r.stream_version, r]));
+  const records = valid.map(({ event, metadata }, i): RecordedEvent => {
+    const row = byVersion.get(expectedVersion + i + 1)!;
+    return {
+      ...event,
+      metadata,
+      globalPosition: BigInt(row.global_position),
+      transactionId: row.transaction_id,
+      streamId,
+      streamVersion: row.stream_version,
+      schemaVersion: currentSchemaVersion(event.type),
+      createdAt: row.created_at,
+    };
+  });
+  return { nextExpectedVersion: expectedVersion + events.length, records };
+}
+
+/** The event in its validated (parsed) form, which is what gets stored. */
+function validate(streamId: string, e: NewEvent<KeelEvent>, index: number) {
+  try {
+    return { event: validateNewEvent(e), metadata: EventMetadata.parse(e.metadata) };
+  } catch (cause) {
+    throw new InvalidEventError(streamId, index, String(e.type), { cause });
+  }
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import type { ToolDefinition } from './tool-definition';
+
+export class UnknownToolError extends Error {
+  override name = 'UnknownToolError';
+  readonly code = 'UNKNOWN_TOOL';
+}
+
+/** The tools a deployment knows, by name. Built once at start-up; read-only after. */
+export class ToolRegistry {
+  private readonly tools = new Map<string, ToolDefinition>();
+
+  constructor(tools: readonly ToolDefinition[] = []) {
+    for (const t of tools) this.register(t);
+  }
+
+  register(tool: ToolDefinition): void {
+    if (this.tools.has(tool.name)) throw new Error(`tool '${tool.name}' registered twice`);
+    this.tools.set(tool.name, tool);
+  }
+
+  get(name: string): ToolDefinition {
+    const t = this.tools.get(name);
+    if (!t) throw new UnknownToolError(`unknown tool '${name}'`);
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
+  /** The pool a tool runs in; unknown tools route to `default`, where they are rejected. */
+  poolOf(name: string): string {
+    return this.tools.get(name)?.pool ?? 'default';
+  }
+
+  pools(): string[] {
+    return [...new Set([...this.tools.values()].map((t) => t.pool))];
+  }
+
+  list(): ToolDefinition[] {
+    return [...this.tools.values()];
+  }
+
+  /** Name → version of the given tools, recorded with each model decision. */
+  versions(names: readonly string[]): Record<string, string> {
+    return Object.fromEntries(names.filter((n) => this.has(n)).map((n) => [n, this.get(n).version]));
+  }
+
+  /** JSON Schema of a tool's input, as offered to a model. */
+  inputJsonSchema(name: string): Record<string, unknown> {
+    return z.toJSONSchema(this.get(name).input) as Record<string, unknown>;
+  }
+}

@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { Pool } from 'pg';
+import { keelNames, type KeelNames } from '@keel/contracts';
+import { spawnService, stopAll, testNamespace, type ServiceHandle, type TestNamespace } from '@keel/testing';
+
+export const ROOT = join(__dirname, '..', '..');
+export const DATABASE_URL = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const NATS_URL = process.env.KEEL_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+export const SERVICES = ['planner', 'tool-executor', 'budget-guard', 'outbox'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export const entryOf = (service: ServiceName) => join(ROOT, 'dist', 'apps', service, 'main.js');
+
+/**
+ * Keel's services as separate processes against the real NATS and PostgreSQL,
+ * isolated by a fresh schema and subject/stream prefix. `stop()` stops the
+ * processes and removes the schema and streams.
+ */
+export interface KeelStack {
+  readonly ns: TestNamespace;
+  readonly names: KeelNames;
+  readonly env: Record<string, string>;
+  /** A pool on the stack's schema, for assertions. */
+  readonly pool: Pool;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly services: Map<string, ServiceHandle>;
+  start(service: ServiceName, instance?: string): Promise<ServiceHandle>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: {
+  modelBaseUrl?: string;
+  otlpEndpoint?: string;
+  env?: Record<string, string>;
+  services?: readonly ServiceName[];
+}): Promise<KeelStack> {
+  const ns = testNamespace();
+  const names = keelNames(ns.prefix);
+  const env: Record<string, string> = {
+    KEEL_DATABASE_URL: DATABASE_URL,
+    KEEL_DB_SCHEMA: ns.schema,
+    KEEL_DB_POOL_SIZE: '4',
+    KEEL_NATS_URL: NATS_URL,
+    KEEL_PREFIX: ns.prefix,
+    KEEL_LOG_LEVEL: 'info',
+    KEEL_RELAY_POLL_MS: '200',
+    ...(opts.modelBaseUrl ? { KEEL_MODEL_BASE_URL: opts.modelBaseUrl } : {}),
+    ...(opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {}),
+    ...opts.env,
+  };
+  const pool = new Pool({ connectionString: DATABASE_URL, max: 4, options: `-c search_path=${ns.schema}` });
+  const nc = await connect({ servers: NATS_URL, name: `e2e-${ns.prefix}` });
+  const services = new Map<string, ServiceHandle>();
+
+  const start = async (service: ServiceName, instance = service) => {
+    const handle = spawnService({
+      name: instance,
+      entry: entryOf(service),
+      env: { ...process.env, ...env } as Record<string, string>,
+      ...(process.env.KEEL_E2E_LOG_DIR ? { logDir: process.env.KEEL_E2E_LOG_DIR } : {}),
+    });
+    services.set(instance, handle);
+    await handle.waitForLog(/"msg":"service started"/, 30_000);
+    return handle;
+  };
+
+  const stack: KeelStack = {
+    ns,
+    names,
+    env,
+    pool,
+    nc,
+    js: nc.jetstream(),
+    jsm: await nc.jetstreamManager(),
+    services,
+    start,
+    async stop() {
+      await stopAll([...services.values()]);
+      for (const s of Object.values(names.streams)) await stack.jsm.streams.delete(s).catch(() => undefined);
+      await pool.query(`DROP SCHEMA IF EXISTS ${ns.schema} CASCADE`).catch(() => undefined);
+      await pool.end();
+      await nc.close();
+    },
+  };
+  try {
+    // Start one service first so migrations and streams exist before the rest race them.
+    const [first, ...rest] = opts.services ?? SERVICES;
+    if (first) await start(first);
+    await Promise.all(rest.map((s) => start(s)));
+  } catch (err) {
+    for (const h of services.values()) process.stderr.write(`--- ${h.name} ---\n${h.logs().slice(-4000)}\n`);
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}
+
+/** The types of a stream's events, in version order, straight from PostgreSQL. */
+export async function streamTypes(pool: Pool, streamId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ type: string }>('SELECT type FROM events WHERE stream_id = $1 ORDER BY stream_version', [streamId]);
+  return rows.map((r) => r.type);
+}
