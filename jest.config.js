@@ -14,7 +14,17 @@ const swc = [
     sourceMaps: 'inline',
   },
 ];
-const libs = ['contracts', 'run-domain', 'budget-domain', 'tools', 'event-store', 'messaging', 'telemetry', 'testing', 'runtime'];
+const libs = [
+  'contracts',
+  'run-domain',
+  'budget-domain',
+  'tools',
+  'event-store',
+  'messaging',
+  'telemetry',
+  'testing',
+  'runtime',
+];
 const moduleNameMapper = Object.fromEntries(
   libs.map((l) => [`^@keel/${l}$`, `<rootDir>/libs/${l}/src/index.ts`]),
 );
@@ -28,7 +38,12 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.unit.spec.ts'] },
-    { ...common, displayName: 'int', testMatch: ['<rootDir>/{apps,libs}/**/*.int.spec.ts'], slowTestThreshold: 30 },
+    {
+      ...common,
+      displayName: 'int',
+      testMatch: ['<rootDir>/{apps,libs}/**/*.int.spec.ts'],
+      slowTestThreshold: 30,
+    },
     {
       ...common,
       displayName: 'e2e',

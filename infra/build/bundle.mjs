@@ -12,7 +12,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const apps = readdirSync(join(root, 'apps')).filter((a) => existsSync(join(root, 'apps', a, 'src', 'main.ts')));
+const apps = readdirSync(join(root, 'apps')).filter((a) =>
+  existsSync(join(root, 'apps', a, 'src', 'main.ts')),
+);
 
 const started = Date.now();
 await Promise.all(

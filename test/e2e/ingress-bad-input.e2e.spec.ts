@@ -16,7 +16,10 @@ describe('bad input on the ingress subject', () => {
 
   beforeAll(async () => {
     model = await startScriptedModel(calculatorScript('2 + 2', 'It is '));
-    stack = await startStack({ modelBaseUrl: model.baseUrl, services: ['planner', 'budget-guard', 'tool-executor', 'outbox'] });
+    stack = await startStack({
+      modelBaseUrl: model.baseUrl,
+      services: ['planner', 'budget-guard', 'tool-executor', 'outbox'],
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -27,10 +30,24 @@ describe('bad input on the ingress subject', () => {
     const subject = stack.names.subjects.runRequest.build();
     const sc = StringCodec();
     await stack.js.publish(subject, sc.encode('{not json'), { msgID: 'bad-1' });
-    await stack.js.publish(subject, JSONCodec().encode({ requestId: 'r', tenant: 'ACME!', input: {} }), { msgID: 'bad-2' });
-    const big = { requestId: 'big', tenant: 'acme', input: { prompt: 'x'.repeat(MAX_RUN_REQUEST_BYTES + 10) }, tools: [] };
+    await stack.js.publish(
+      subject,
+      JSONCodec().encode({ requestId: 'r', tenant: 'ACME!', input: {} }),
+      { msgID: 'bad-2' },
+    );
+    const big = {
+      requestId: 'big',
+      tenant: 'acme',
+      input: { prompt: 'x'.repeat(MAX_RUN_REQUEST_BYTES + 10) },
+      tools: [],
+    };
     await stack.js.publish(subject, JSONCodec().encode(big), { msgID: 'bad-3' });
-    const good = { requestId: 'good-1', tenant: 'acme', input: { prompt: 'What is 2 + 2?' }, tools: ['calculator'] };
+    const good = {
+      requestId: 'good-1',
+      tenant: 'acme',
+      input: { prompt: 'What is 2 + 2?' },
+      tools: ['calculator'],
+    };
     await stack.js.publish(subject, JSONCodec().encode(good), { msgID: 'good-1' });
 
     const dlqSubject = stack.names.subjects.dlq.build(stack.names.consumers.plannerIngress);
@@ -38,26 +55,45 @@ describe('bad input on the ingress subject', () => {
       async () => {
         const found: DeadLetter[] = [];
         const info = await stack.jsm.streams.info(stack.names.streams.dlq);
-        for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-          const m = await stack.jsm.streams.getMessage(stack.names.streams.dlq, { seq }).catch(() => undefined);
+        for (
+          let seq = info.state.first_seq;
+          seq <= info.state.last_seq && info.state.messages > 0;
+          seq++
+        ) {
+          const m = await stack.jsm.streams
+            .getMessage(stack.names.streams.dlq, { seq })
+            .catch(() => undefined);
           if (m?.subject === dlqSubject) found.push(DeadLetter.parse(m.json()));
         }
         return found.length >= 3 ? found : undefined;
       },
       { timeoutMs: 20_000, description: 'three dead letters from the ingress consumer' },
     );
-    expect(letters.map((l) => l.code).sort()).toEqual(['INVALID_JSON', 'SCHEMA_INVALID', 'TOO_LARGE']);
+    expect(letters.map((l) => l.code).sort()).toEqual([
+      'INVALID_JSON',
+      'SCHEMA_INVALID',
+      'TOO_LARGE',
+    ]);
     const schemaInvalid = letters.find((l) => l.code === 'SCHEMA_INVALID')!;
     expect(schemaInvalid.reason).toMatch(/tenant/);
-    expect(Buffer.from(letters.find((l) => l.code === 'INVALID_JSON')!.payloadBase64, 'base64').toString()).toBe('{not json');
-    expect(letters.find((l) => l.code === 'TOO_LARGE')!.payloadBytes).toBeGreaterThan(MAX_RUN_REQUEST_BYTES);
+    expect(
+      Buffer.from(
+        letters.find((l) => l.code === 'INVALID_JSON')!.payloadBase64,
+        'base64',
+      ).toString(),
+    ).toBe('{not json');
+    expect(letters.find((l) => l.code === 'TOO_LARGE')!.payloadBytes).toBeGreaterThan(
+      MAX_RUN_REQUEST_BYTES,
+    );
 
     const runStream = streamIds.run(runIdFor('acme', 'good-1'));
     await waitFor(async () => (await streamTypes(stack.pool, runStream)).includes('RunCompleted'), {
       timeoutMs: 30_000,
       description: 'the good request behind the poison ones to complete',
     });
-    const { rows } = await stack.pool.query<{ n: string }>(`SELECT count(*) AS n FROM events WHERE type = 'RunRequested'`);
+    const { rows } = await stack.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM events WHERE type = 'RunRequested'`,
+    );
     expect(Number(rows[0]!.n)).toBe(1);
   });
 });

@@ -21,7 +21,11 @@ describe('outbox relay under concurrent writers and kill -9', () => {
   let pool: Pool; // enough connections for every writer plus the naive reader
   beforeAll(async () => {
     stack = await startStack({ services: ['outbox'] });
-    pool = new Pool({ connectionString: DATABASE_URL, max: WRITERS + 4, options: `-c search_path=${stack.ns.schema}` });
+    pool = new Pool({
+      connectionString: DATABASE_URL,
+      max: WRITERS + 4,
+      options: `-c search_path=${stack.ns.schema}`,
+    });
   });
   let stopNaive: () => Promise<void> = () => Promise.resolve();
   afterAll(async () => {
@@ -50,9 +54,11 @@ describe('outbox relay under concurrent writers and kill -9', () => {
     writing = false;
     await killer;
 
-    const { rows } = await pool.query<{ event_id: string; stream_id: string; stream_version: number }>(
-      'SELECT event_id, stream_id, stream_version FROM events ORDER BY global_position',
-    );
+    const { rows } = await pool.query<{
+      event_id: string;
+      stream_id: string;
+      stream_version: number;
+    }>('SELECT event_id, stream_id, stream_version FROM events ORDER BY global_position');
     expect(rows.length).toBeGreaterThan(WRITERS * TXS_PER_WRITER);
 
     const published = await waitFor(
@@ -66,7 +72,11 @@ describe('outbox relay under concurrent writers and kill -9', () => {
     const seen: { eventId: string; streamId: string; version: number }[] = [];
     for (let seq = published.state.first_seq; seq <= published.state.last_seq; seq++) {
       const m = await stack.jsm.streams.getMessage(stack.names.streams.events, { seq });
-      const e = m.json<{ streamId: string; streamVersion: number; metadata: { eventId: string } }>();
+      const e = m.json<{
+        streamId: string;
+        streamVersion: number;
+        metadata: { eventId: string };
+      }>();
       seen.push({ eventId: e.metadata.eventId, streamId: e.streamId, version: e.streamVersion });
     }
     const ids = seen.map((s) => s.eventId);
@@ -87,7 +97,12 @@ describe('outbox relay under concurrent writers and kill -9', () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const metadata = (runId: string): EventMetadata => ({ eventId: uuidv7(), correlationId: runId, tenant: 'acme', producer: 'relay-test' });
+const metadata = (runId: string): EventMetadata => ({
+  eventId: uuidv7(),
+  correlationId: runId,
+  tenant: 'acme',
+  producer: 'relay-test',
+});
 
 const settled = (runId: string, n: number) => ({
   type: 'BudgetSettled' as const,
@@ -118,7 +133,12 @@ async function writer(pool: Pool, w: number): Promise<void> {
     await inTx(pool, async (c) => {
       const v = await streamVersion(c, streamIds.budget(runId));
       const n = 1 + ((w + t) % 3);
-      await appendToStream(c, streamIds.budget(runId), v, Array.from({ length: n }, (_, i) => settled(runId, v + i + 1)));
+      await appendToStream(
+        c,
+        streamIds.budget(runId),
+        v,
+        Array.from({ length: n }, (_, i) => settled(runId, v + i + 1)),
+      );
       await sleep(Math.random() * 40);
     });
   }
@@ -130,8 +150,13 @@ async function lateCommitCase(pool: Pool, naive: ReturnType<typeof naiveReader>)
   const fast = uuidv7();
   await inTx(pool, async (c) => {
     await appendToStream(c, streamIds.budget(slow), 0, [settled(slow, 1)]);
-    const [fastRecord] = (await inTx(pool, (c2) => appendToStream(c2, streamIds.budget(fast), 0, [settled(fast, 1)]))).records;
-    await waitFor(() => naive.seen.has(fastRecord!.metadata.eventId), { timeoutMs: 10_000, description: 'naive reader to pass the fast commit' });
+    const [fastRecord] = (
+      await inTx(pool, (c2) => appendToStream(c2, streamIds.budget(fast), 0, [settled(fast, 1)]))
+    ).records;
+    await waitFor(() => naive.seen.has(fastRecord!.metadata.eventId), {
+      timeoutMs: 10_000,
+      description: 'naive reader to pass the fast commit',
+    });
   });
 }
 

@@ -1,6 +1,13 @@
 import { headers as natsHeaders, JSONCodec } from 'nats';
 import { runIdFor, streamIds, uuidv7, type RunRequestInput } from '@keel/contracts';
-import { calculatorScript, startOtlpReceiver, startScriptedModel, waitFor, type OtlpReceiver, type ScriptedModel } from '@keel/testing';
+import {
+  calculatorScript,
+  startOtlpReceiver,
+  startScriptedModel,
+  waitFor,
+  type OtlpReceiver,
+  type ScriptedModel,
+} from '@keel/testing';
 import { startStack, streamTypes, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
@@ -34,7 +41,10 @@ describe('a run through all four services', () => {
 
   const publishRequest = async (msgID: string) => {
     const h = natsHeaders();
-    await stack.js.publish(stack.names.subjects.runRequest.build(), json.encode(request), { msgID, headers: h });
+    await stack.js.publish(stack.names.subjects.runRequest.build(), json.encode(request), {
+      msgID,
+      headers: h,
+    });
   };
 
   it('completes the run with the model’s answer, every hop recorded in order', async () => {
@@ -68,16 +78,25 @@ describe('a run through all four services', () => {
       'BudgetReserved',
       'BudgetSettled',
     ]);
-    const toolStreams = await stack.pool.query<{ stream_id: string; type: string; producer: string }>(
+    const toolStreams = await stack.pool.query<{
+      stream_id: string;
+      type: string;
+      producer: string;
+    }>(
       `SELECT stream_id, type, metadata->>'producer' AS producer FROM events WHERE stream_id LIKE 'toolcall:%'`,
     );
-    expect(toolStreams.rows).toEqual([expect.objectContaining({ type: 'ToolCallSucceeded', producer: 'tool-executor' })]);
+    expect(toolStreams.rows).toEqual([
+      expect.objectContaining({ type: 'ToolCallSucceeded', producer: 'tool-executor' }),
+    ]);
     expect(model.requests).toHaveLength(2);
 
     // RunCompleted was relayed to JetStream too (no shortcut around the log).
     const subject = stack.names.subjects.event.build('run', '_', 'RunCompleted', runId);
     const relayed = await waitFor(
-      () => stack.jsm.streams.getMessage(stack.names.streams.events, { last_by_subj: subject }).catch(() => undefined),
+      () =>
+        stack.jsm.streams
+          .getMessage(stack.names.streams.events, { last_by_subj: subject })
+          .catch(() => undefined),
       { timeoutMs: 10_000, description: 'RunCompleted on JetStream' },
     );
     expect(relayed.json<{ type: string }>().type).toBe('RunCompleted');
@@ -90,11 +109,15 @@ describe('a run through all four services', () => {
     await waitFor(
       async () => {
         const info = await stack.jsm.consumers.info(ingress, durable);
-        return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq >= 2;
+        return (
+          info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq >= 2
+        );
       },
       { timeoutMs: 15_000, description: 'the ingress consumer to settle the duplicate' },
     );
-    const { rows } = await stack.pool.query<{ n: string }>(`SELECT count(*) AS n FROM events WHERE type = 'RunRequested'`);
+    const { rows } = await stack.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM events WHERE type = 'RunRequested'`,
+    );
     expect(Number(rows[0]!.n)).toBe(1);
     expect(await streamTypes(stack.pool, streamIds.run(runId))).toHaveLength(6);
     expect(model.requests).toHaveLength(2);
@@ -109,14 +132,25 @@ describe('a run through all four services', () => {
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     const services = await waitFor(
       () => {
-        const seen = new Set(otlp.spans().filter((s) => s.traceId === traceId).map((s) => s.service));
+        const seen = new Set(
+          otlp
+            .spans()
+            .filter((s) => s.traceId === traceId)
+            .map((s) => s.service),
+        );
         return seen.size === 4 ? seen : undefined;
       },
-      { timeoutMs: 20_000, description: 'spans from planner, tool-executor, budget-guard and outbox in the run’s trace' },
+      {
+        timeoutMs: 20_000,
+        description:
+          'spans from planner, tool-executor, budget-guard and outbox in the run’s trace',
+      },
     );
     expect([...services].sort()).toEqual(['budget-guard', 'outbox', 'planner', 'tool-executor']);
     // Prompts never become span attributes.
-    const leaked = otlp.spans().filter((s) => JSON.stringify(s.attributes).includes('(17 + 25) * 3'));
+    const leaked = otlp
+      .spans()
+      .filter((s) => JSON.stringify(s.attributes).includes('(17 + 25) * 3'));
     expect(leaked).toEqual([]);
   });
 });

@@ -8,5 +8,8 @@ import { join } from 'node:path';
 export default function globalSetup(): void {
   if (process.env.KEEL_SKIP_BUILD === '1') return;
   const root = join(__dirname, '..', '..');
-  execFileSync(process.execPath, [join(root, 'infra', 'build', 'bundle.mjs')], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'infra', 'build', 'bundle.mjs')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }

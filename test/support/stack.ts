@@ -2,10 +2,17 @@ import { join } from 'node:path';
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { Pool } from 'pg';
 import { keelNames, type KeelNames } from '@keel/contracts';
-import { spawnService, stopAll, testNamespace, type ServiceHandle, type TestNamespace } from '@keel/testing';
+import {
+  spawnService,
+  stopAll,
+  testNamespace,
+  type ServiceHandle,
+  type TestNamespace,
+} from '@keel/testing';
 
 export const ROOT = join(__dirname, '..', '..');
-export const DATABASE_URL = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const DATABASE_URL =
+  process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const NATS_URL = process.env.KEEL_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export const SERVICES = ['planner', 'tool-executor', 'budget-guard', 'outbox'] as const;
@@ -36,15 +43,22 @@ export async function startStack(opts: {
   modelBaseUrl?: string;
   otlpEndpoint?: string;
   env?: Record<string, string>;
+  /** Extra env per service (e.g. its own NATS user). */
+  serviceEnv?: (service: ServiceName) => Record<string, string>;
   services?: readonly ServiceName[];
+  onFail?: () => void;
+  /** Another NATS server, and how the test itself connects to it. */
+  nats?: { url: string; prefix: string; user: string; pass: string; inboxPrefix: string };
 }): Promise<KeelStack> {
-  const ns = testNamespace();
+  const fresh = testNamespace();
+  const ns = opts.nats ? { ...fresh, prefix: opts.nats.prefix } : fresh;
+  const natsUrl = opts.nats?.url ?? NATS_URL;
   const names = keelNames(ns.prefix);
   const env: Record<string, string> = {
     KEEL_DATABASE_URL: DATABASE_URL,
     KEEL_DB_SCHEMA: ns.schema,
     KEEL_DB_POOL_SIZE: '4',
-    KEEL_NATS_URL: NATS_URL,
+    KEEL_NATS_URL: natsUrl,
     KEEL_PREFIX: ns.prefix,
     KEEL_LOG_LEVEL: 'info',
     KEEL_RELAY_POLL_MS: '200',
@@ -52,15 +66,25 @@ export async function startStack(opts: {
     ...(opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {}),
     ...opts.env,
   };
-  const pool = new Pool({ connectionString: DATABASE_URL, max: 4, options: `-c search_path=${ns.schema}` });
-  const nc = await connect({ servers: NATS_URL, name: `e2e-${ns.prefix}` });
+  const pool = new Pool({
+    connectionString: DATABASE_URL,
+    max: 4,
+    options: `-c search_path=${ns.schema}`,
+  });
+  const nc = await connect({
+    servers: natsUrl,
+    name: `e2e-${ns.prefix}`,
+    ...(opts.nats
+      ? { user: opts.nats.user, pass: opts.nats.pass, inboxPrefix: opts.nats.inboxPrefix }
+      : {}),
+  });
   const services = new Map<string, ServiceHandle>();
 
   const start = async (service: ServiceName, instance = service) => {
     const handle = spawnService({
       name: instance,
       entry: entryOf(service),
-      env: { ...process.env, ...env } as Record<string, string>,
+      env: { ...env, ...opts.serviceEnv?.(service) },
       ...(process.env.KEEL_E2E_LOG_DIR ? { logDir: process.env.KEEL_E2E_LOG_DIR } : {}),
     });
     services.set(instance, handle);
@@ -75,12 +99,14 @@ export async function startStack(opts: {
     pool,
     nc,
     js: nc.jetstream(),
-    jsm: await nc.jetstreamManager(),
+    jsm: await nc.jetstreamManager({ checkAPI: !opts.nats }),
     services,
     start,
     async stop() {
       await stopAll([...services.values()]);
-      for (const s of Object.values(names.streams)) await stack.jsm.streams.delete(s).catch(() => undefined);
+      if (!opts.nats)
+        for (const s of Object.values(names.streams))
+          await stack.jsm.streams.delete(s).catch(() => undefined);
       await pool.query(`DROP SCHEMA IF EXISTS ${ns.schema} CASCADE`).catch(() => undefined);
       await pool.end();
       await nc.close();
@@ -92,7 +118,9 @@ export async function startStack(opts: {
     if (first) await start(first);
     await Promise.all(rest.map((s) => start(s)));
   } catch (err) {
-    for (const h of services.values()) process.stderr.write(`--- ${h.name} ---\n${h.logs().slice(-4000)}\n`);
+    opts.onFail?.();
+    for (const h of services.values())
+      process.stderr.write(`--- ${h.name} ---\n${h.logs().slice(-4000)}\n`);
     await stack.stop();
     throw err;
   }
@@ -101,6 +129,9 @@ export async function startStack(opts: {
 
 /** The types of a stream's events, in version order, straight from PostgreSQL. */
 export async function streamTypes(pool: Pool, streamId: string): Promise<string[]> {
-  const { rows } = await pool.query<{ type: string }>('SELECT type FROM events WHERE stream_id = $1 ORDER BY stream_version', [streamId]);
+  const { rows } = await pool.query<{ type: string }>(
+    'SELECT type FROM events WHERE stream_id = $1 ORDER BY stream_version',
+    [streamId],
+  );
   return rows.map((r) => r.type);
 }

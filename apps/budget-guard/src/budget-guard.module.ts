@@ -1,10 +1,16 @@
-import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { ReserveBudgetRequest, SettleBudgetRequest, type KeelNames } from '@keel/contracts';
 import { MessagingModule, NATS_CONNECTION, serveJson } from '@keel/messaging';
-import { BaseConfig, KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { type BaseConfig, KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
 import { reserve, settle } from './budget-handlers';
 
 /** Answers reserve/settle requests in a queue group, so replicas share them. */

@@ -1,10 +1,25 @@
 import type { Pool } from 'pg';
-import type { BudgetEvent, ReserveBudgetReply, ReserveBudgetRequest, SettleBudgetReply, SettleBudgetRequest } from '@keel/contracts';
+import type {
+  BudgetEvent,
+  ReserveBudgetReply,
+  ReserveBudgetRequest,
+  SettleBudgetReply,
+  SettleBudgetRequest,
+} from '@keel/contracts';
 import { streamIds } from '@keel/contracts';
-import { decideReserve, decideSettle, evolveBudget, initialBudgetState, type BudgetState } from '@keel/budget-domain';
+import {
+  decideReserve,
+  decideSettle,
+  evolveBudget,
+  initialBudgetState,
+  type BudgetState,
+} from '@keel/budget-domain';
 import { newEventMetadata, runStep, type AggregateSpec } from '@keel/runtime';
 
-const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = { initial: initialBudgetState, evolve: evolveBudget };
+const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = {
+  initial: initialBudgetState,
+  evolve: evolveBudget,
+};
 
 /**
  * Reserve before spend. The decision and its event commit in one transaction
@@ -20,7 +35,13 @@ export async function reserve(pool: Pool, req: ReserveBudgetRequest): Promise<Re
       const { events, outcome } = decideReserve(s, req);
       return { events, result: outcome };
     },
-    metadata: () => newEventMetadata({ runId: req.runId, tenant: req.tenant, causationId: req.reservationId, producer: 'budget-guard' }),
+    metadata: () =>
+      newEventMetadata({
+        runId: req.runId,
+        tenant: req.tenant,
+        causationId: req.reservationId,
+        producer: 'budget-guard',
+      }),
     maxAttempts: 20,
   });
   return { ...result, limitTokens: req.limitTokens };
@@ -30,7 +51,13 @@ export async function settle(pool: Pool, req: SettleBudgetRequest): Promise<Sett
   await runStep(pool, budgetAggregate, {
     streamId: streamIds.budget(req.runId),
     decide: (s) => ({ events: decideSettle(s, req), result: undefined }),
-    metadata: () => newEventMetadata({ runId: req.runId, tenant: req.tenant, causationId: req.reservationId, producer: 'budget-guard' }),
+    metadata: () =>
+      newEventMetadata({
+        runId: req.runId,
+        tenant: req.tenant,
+        causationId: req.reservationId,
+        producer: 'budget-guard',
+      }),
     maxAttempts: 20,
   });
   return { status: 'settled' };

@@ -1,14 +1,17 @@
 import { up } from './commands/up';
 import { modelServer } from './commands/model-server';
+import { provision } from './commands/provision';
 
 /**
  * `keel` — the operator's command line.
  *   keel up [--no-demo]        start the platform locally and run a demo run (npm start)
  *   keel model-server --port N serve the scripted OpenAI-compatible model (offline demo)
+ *   keel provision             declare streams and durable consumers (NATS admin user)
  */
 const USAGE = `usage: keel <command>
   up [--no-demo]           start NATS/PostgreSQL if needed, the four services, and a demo run
-  model-server [--port N]  serve the scripted OpenAI-compatible model used by the demo`;
+  model-server [--port N]  serve the scripted OpenAI-compatible model used by the demo
+  provision                declare NATS streams and durable consumers (run as the NATS admin user)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -16,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
     case undefined:
     case 'up':
       return up({ demo: !rest.includes('--no-demo'), env: process.env });
+    case 'provision':
+      return provision(process.env, (line) => console.log(line));
     case 'model-server': {
       const i = rest.indexOf('--port');
       return modelServer({ port: i >= 0 ? Number(rest[i + 1]) : 8080 });

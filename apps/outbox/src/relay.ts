@@ -3,7 +3,14 @@ import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { KeelNames } from '@keel/contracts';
-import { checkpointAfter, loadCheckpoint, readAllRaw, saveCheckpoint, type Checkpoint, type RawRecordedEvent } from '@keel/event-store';
+import {
+  checkpointAfter,
+  loadCheckpoint,
+  readAllRaw,
+  saveCheckpoint,
+  type Checkpoint,
+  type RawRecordedEvent,
+} from '@keel/event-store';
 import { publishJson } from '@keel/messaging';
 import { headersForEvent, subjectForEvent } from '@keel/runtime';
 
@@ -93,7 +100,10 @@ export class Relay {
     const chains = new Map<string, Promise<unknown>>();
     for (const e of batch) {
       const previous = chains.get(e.streamId) ?? Promise.resolve();
-      chains.set(e.streamId, previous.then(() => this.publish(names, e)));
+      chains.set(
+        e.streamId,
+        previous.then(() => this.publish(names, e)),
+      );
     }
     await Promise.all(chains.values());
     await saveCheckpoint(pool, this.checkpointName, checkpointAfter(batch.at(-1)!));
@@ -131,7 +141,10 @@ export class Relay {
     const client = await this.o.pool.connect();
     try {
       const key = `keel-relay:${this.o.schema}`;
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+      const { rows } = await client.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_lock(hashtext($1)) AS ok',
+        [key],
+      );
       if (!rows[0]?.ok) {
         client.release();
         return;

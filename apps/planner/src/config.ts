@@ -14,7 +14,11 @@ export const PlannerConfig = BaseConfig.extend({
   KEEL_RUN_MAX_STEPS: z.coerce.number().int().min(1).default(20),
   KEEL_RUN_MAX_TOOL_CALLS: z.coerce.number().int().min(0).default(50),
   KEEL_RUN_MAX_TOKENS: z.coerce.number().int().min(1).default(200_000),
-  KEEL_RUN_DEADLINE_MS: z.coerce.number().int().min(1000).default(15 * 60_000),
+  KEEL_RUN_DEADLINE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(15 * 60_000),
   KEEL_PLANNER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
 });
 export type PlannerConfig = z.infer<typeof PlannerConfig>;

@@ -7,7 +7,12 @@ import { PlannerModule } from './planner.module';
 
 const config = parseConfig(PlannerConfig, process.env);
 const logger = createLogger({ service: 'planner', level: config.KEEL_LOG_LEVEL });
-bootstrapService({ serviceName: 'planner', module: PlannerModule.forRoot(config, logger), logger, telemetry }).catch((err: unknown) => {
+bootstrapService({
+  serviceName: 'planner',
+  module: PlannerModule.forRoot(config, logger),
+  logger,
+  telemetry,
+}).catch((err: unknown) => {
   logger.fatal({ err }, 'planner failed to start');
   process.exit(1);
 });

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
 import { ConsumerHost, MessagingModule, NATS_CONNECTION } from '@keel/messaging';
-import { KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { KeelCoreModule, LOGGER, NAMES, PG_POOL, plannerConsumers } from '@keel/runtime';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import { BudgetClient } from './budget/budget-client';
 import { PLANNER_CONFIG, type PlannerConfig } from './config';
@@ -34,23 +34,16 @@ class PlannerConsumers implements OnApplicationBootstrap {
       deadlineMs: config.KEEL_RUN_DEADLINE_MS,
     };
     const concurrency = config.KEEL_PLANNER_CONCURRENCY;
+    const consumers = plannerConsumers(names);
     await this.host.start({
-      stream: names.streams.ingress,
-      durable: names.consumers.plannerIngress,
-      filterSubject: names.subjects.runRequest.pattern,
+      ...consumers.ingress,
       concurrency,
-      maxDeliver: 10,
-      ackWaitMs: 30_000,
       maxPayloadBytes: RUN_REQUEST_MAX_BYTES,
       handler: runRequestHandler({ pool, names, driver, defaults }),
     });
     await this.host.start({
-      stream: names.streams.events,
-      durable: names.consumers.plannerToolResults,
-      filterSubject: names.subjects.toolCallEvents.pattern,
+      ...consumers.toolResults,
       concurrency,
-      maxDeliver: 10,
-      ackWaitMs: 30_000,
       handler: toolOutcomeHandler({ pool, driver }),
     });
   }
@@ -77,7 +70,11 @@ export class PlannerModule {
               tools: new ToolRegistry(builtinTools),
               budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
               model: new OpenAiChatModel(
-                { baseURL: config.KEEL_MODEL_BASE_URL, apiKey: config.KEEL_MODEL_API_KEY, timeoutMs: config.KEEL_MODEL_TIMEOUT_MS },
+                {
+                  baseURL: config.KEEL_MODEL_BASE_URL,
+                  apiKey: config.KEEL_MODEL_API_KEY,
+                  timeoutMs: config.KEEL_MODEL_TIMEOUT_MS,
+                },
                 config.KEEL_MODEL_NAME,
               ),
               maxOutputTokens: config.KEEL_MODEL_MAX_OUTPUT_TOKENS,

@@ -63,7 +63,9 @@ export class RunDriver {
         }
       }
     }
-    throw new Error(`run ${runId}: driver did not settle after ${MAX_ITERATIONS_PER_DELIVERY} iterations`);
+    throw new Error(
+      `run ${runId}: driver did not settle after ${MAX_ITERATIONS_PER_DELIVERY} iterations`,
+    );
   }
 
   private async modelStep(state: ActiveRunState, step: number, causationId: string): Promise<void> {
@@ -79,7 +81,9 @@ export class RunDriver {
       limitTokens: state.limits.maxTokens,
     });
     if (grant.status === 'exhausted') {
-      await this.record(state, causationId, (s) => decideFailRun(s, { code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false }));
+      await this.record(state, causationId, (s) =>
+        decideFailRun(s, { code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false }),
+      );
       return;
     }
     let reply;
@@ -93,11 +97,15 @@ export class RunDriver {
     } catch (err) {
       if (err instanceof ModelCallError && err.retryable) {
         log.warn({ code: err.code, status: err.status, step }, 'model call failed; will retry');
-        throw new RetryableError(err.message, { cause: err, ...(err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}) });
+        throw new RetryableError(err.message, {
+          cause: err,
+          ...(err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}),
+        });
       }
-      const error: ErrorInfo = err instanceof ModelCallError
-        ? { code: err.code, message: err.message, retryable: false }
-        : { code: 'MODEL_ERROR', message: String(err), retryable: false };
+      const error: ErrorInfo =
+        err instanceof ModelCallError
+          ? { code: err.code, message: err.message, retryable: false }
+          : { code: 'MODEL_ERROR', message: String(err), retryable: false };
       await this.record(state, causationId, (s) => decideFailRun(s, error));
       return;
     }
@@ -106,11 +114,18 @@ export class RunDriver {
       decision = toDecision(reply.reply, state.runId, step);
     } catch (err) {
       const e = err as ModelCallError;
-      await this.record(state, causationId, (s) => decideFailRun(s, { code: e.code, message: e.message, retryable: false }));
+      await this.record(state, causationId, (s) =>
+        decideFailRun(s, { code: e.code, message: e.message, retryable: false }),
+      );
       return;
     }
     await Promise.all([
-      budget.settle({ runId: state.runId, tenant: state.tenant, reservationId, usage: reply.usage }),
+      budget.settle({
+        runId: state.runId,
+        tenant: state.tenant,
+        reservationId,
+        usage: reply.usage,
+      }),
       this.record(state, causationId, (s) =>
         decideModelDecision(s, {
           step,
@@ -130,11 +145,21 @@ export class RunDriver {
     return { name, description: t.description, parameters: this.deps.tools.inputJsonSchema(name) };
   }
 
-  private async record(state: ActiveRunState, causationId: string, decide: (s: RunState) => RunEvent[]): Promise<void> {
+  private async record(
+    state: ActiveRunState,
+    causationId: string,
+    decide: (s: RunState) => RunEvent[],
+  ): Promise<void> {
     await runStep(this.deps.pool, runAggregate, {
       streamId: streamIds.run(state.runId),
       decide: (s) => ({ events: decide(s), result: undefined }),
-      metadata: () => newEventMetadata({ runId: state.runId, tenant: state.tenant, causationId, producer: 'planner' }),
+      metadata: () =>
+        newEventMetadata({
+          runId: state.runId,
+          tenant: state.tenant,
+          causationId,
+          producer: 'planner',
+        }),
     });
   }
 }

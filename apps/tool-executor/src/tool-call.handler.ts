@@ -34,7 +34,9 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
     const runId = relayed.metadata.correlationId;
     const { callId, tool, step, input, idempotencyKey } = event.data;
     const streamId = streamIds.toolCall(callId);
-    trace.getActiveSpan()?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': tool, 'keel.step': step });
+    trace
+      .getActiveSpan()
+      ?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': tool, 'keel.step': step });
 
     return withLogContext({ runId, step }, async () => {
       if ((await readStream(deps.pool, streamId)).length > 0) return { kind: 'ack' }; // already decided
@@ -47,18 +49,32 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
       } else {
         const result = await executeTool(deps.tools.get(tool), input, { runId, idempotencyKey });
         outcome = result.ok
-          ? { type: 'ToolCallSucceeded', data: { ...common, output: result.output, attempts: 1, durationMs: result.durationMs } }
+          ? {
+              type: 'ToolCallSucceeded',
+              data: {
+                ...common,
+                output: result.output,
+                attempts: 1,
+                durationMs: result.durationMs,
+              },
+            }
           : result.rejected
             ? { type: 'ToolCallRejected', data: { ...common, error: result.error } }
             : { type: 'ToolCallFailed', data: { ...common, error: result.error, attempts: 1 } };
       }
-      if (outcome.type !== 'ToolCallSucceeded') deps.log.warn({ tool, code: outcome.data.error.code }, 'tool call did not succeed');
+      if (outcome.type !== 'ToolCallSucceeded')
+        deps.log.warn({ tool, code: outcome.data.error.code }, 'tool call did not succeed');
 
       try {
         await appendToStream(deps.pool, streamId, 0, [
           {
             ...outcome,
-            metadata: newEventMetadata({ runId, tenant: relayed.metadata.tenant, causationId: relayed.metadata.eventId, producer: 'tool-executor' }),
+            metadata: newEventMetadata({
+              runId,
+              tenant: relayed.metadata.tenant,
+              causationId: relayed.metadata.eventId,
+              producer: 'tool-executor',
+            }),
           },
         ]);
       } catch (err) {
@@ -69,14 +85,31 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
   };
 }
 
-async function authorise(deps: { pool: Pool; tools: ToolRegistry }, runId: string, tool: string): Promise<ErrorInfo | undefined> {
+async function authorise(
+  deps: { pool: Pool; tools: ToolRegistry },
+  runId: string,
+  tool: string,
+): Promise<ErrorInfo | undefined> {
   const [first] = await readStream(deps.pool, streamIds.run(runId), { toVersion: 1 });
   if (!first || first.type !== 'RunRequested') {
-    return { code: 'RUN_UNKNOWN', message: `no run ${runId} to authorise against`, retryable: false };
+    return {
+      code: 'RUN_UNKNOWN',
+      message: `no run ${runId} to authorise against`,
+      retryable: false,
+    };
   }
   if (!first.data.capability.tools.includes(tool)) {
-    return { code: 'NOT_PERMITTED', message: `tool '${tool}' is outside this run's capability`, retryable: false };
+    return {
+      code: 'NOT_PERMITTED',
+      message: `tool '${tool}' is outside this run's capability`,
+      retryable: false,
+    };
   }
-  if (!deps.tools.has(tool)) return { code: 'UNKNOWN_TOOL', message: `no tool named '${tool}' is registered`, retryable: false };
+  if (!deps.tools.has(tool))
+    return {
+      code: 'UNKNOWN_TOOL',
+      message: `no tool named '${tool}' is registered`,
+      retryable: false,
+    };
   return undefined;
 }

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
 import { ConsumerHost, MessagingModule } from '@keel/messaging';
-import { KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { KeelCoreModule, LOGGER, NAMES, PG_POOL, toolPoolConsumer } from '@keel/runtime';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import type { ToolExecutorConfig } from './config';
 import { toolCallHandler } from './tool-call.handler';
@@ -25,13 +25,13 @@ class PoolConsumers implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     for (const poolName of this.tools.pools()) {
       await this.host.start({
-        stream: this.names.streams.events,
-        durable: this.names.consumers.toolPool(poolName),
-        filterSubject: this.names.subjects.toolCallRequests.pattern(poolName),
+        ...toolPoolConsumer(this.names, poolName),
         concurrency: this.config.KEEL_POOL_CONCURRENCY,
-        maxDeliver: 5,
-        ackWaitMs: 30_000,
-        handler: toolCallHandler({ pool: this.pool, tools: this.tools, log: this.log.child({ pool: poolName }) }),
+        handler: toolCallHandler({
+          pool: this.pool,
+          tools: this.tools,
+          log: this.log.child({ pool: poolName }),
+        }),
       });
     }
   }

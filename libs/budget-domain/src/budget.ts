@@ -17,7 +17,11 @@ export interface BudgetState {
   readonly committedTokens: number;
 }
 
-export const initialBudgetState = (): BudgetState => ({ reservations: new Map(), denied: new Set(), committedTokens: 0 });
+export const initialBudgetState = (): BudgetState => ({
+  reservations: new Map(),
+  denied: new Set(),
+  committedTokens: 0,
+});
 
 /** Share of the limit at or above which a grant carries a warning. */
 export const WARNING_RATIO = 0.8;
@@ -62,24 +66,57 @@ export interface ReserveCommand {
  * Decide a reservation. A reservation id already decided returns the recorded
  * outcome and no new event, so a retried request never reserves twice.
  */
-export function decideReserve(state: BudgetState, cmd: ReserveCommand): { events: BudgetEvent[]; outcome: ReserveOutcome } {
+export function decideReserve(
+  state: BudgetState,
+  cmd: ReserveCommand,
+): { events: BudgetEvent[]; outcome: ReserveOutcome } {
   if (state.reservations.has(cmd.reservationId)) {
-    return { events: [], outcome: { status: 'granted', warning: isWarning(state.committedTokens, cmd.limitTokens), committedTokens: state.committedTokens } };
+    return {
+      events: [],
+      outcome: {
+        status: 'granted',
+        warning: isWarning(state.committedTokens, cmd.limitTokens),
+        committedTokens: state.committedTokens,
+      },
+    };
   }
   const after = state.committedTokens + cmd.tokens;
   if (state.denied.has(cmd.reservationId) || after > cmd.limitTokens) {
     const reason = `reserving ${cmd.tokens} tokens would commit ${after} of ${cmd.limitTokens}`;
     const events: BudgetEvent[] = state.denied.has(cmd.reservationId)
       ? []
-      : [{ type: 'BudgetReservationDenied', data: { runId: cmd.runId, reservationId: cmd.reservationId, tokens: cmd.tokens, limitTokens: cmd.limitTokens, committedTokens: state.committedTokens, reason } }];
-    return { events, outcome: { status: 'exhausted', reason, committedTokens: state.committedTokens } };
+      : [
+          {
+            type: 'BudgetReservationDenied',
+            data: {
+              runId: cmd.runId,
+              reservationId: cmd.reservationId,
+              tokens: cmd.tokens,
+              limitTokens: cmd.limitTokens,
+              committedTokens: state.committedTokens,
+              reason,
+            },
+          },
+        ];
+    return {
+      events,
+      outcome: { status: 'exhausted', reason, committedTokens: state.committedTokens },
+    };
   }
   const warning = isWarning(after, cmd.limitTokens);
   return {
     events: [
       {
         type: 'BudgetReserved',
-        data: { runId: cmd.runId, tenant: cmd.tenant, reservationId: cmd.reservationId, tokens: cmd.tokens, limitTokens: cmd.limitTokens, committedTokens: after, warning },
+        data: {
+          runId: cmd.runId,
+          tenant: cmd.tenant,
+          reservationId: cmd.reservationId,
+          tokens: cmd.tokens,
+          limitTokens: cmd.limitTokens,
+          committedTokens: after,
+          warning,
+        },
       },
     ],
     outcome: { status: 'granted', warning, committedTokens: after },
@@ -87,10 +124,18 @@ export function decideReserve(state: BudgetState, cmd: ReserveCommand): { events
 }
 
 /** Settle a reservation with what was actually used; settling twice is a no-op. */
-export function decideSettle(state: BudgetState, cmd: { runId: string; reservationId: string; usage: Usage }): BudgetEvent[] {
+export function decideSettle(
+  state: BudgetState,
+  cmd: { runId: string; reservationId: string; usage: Usage },
+): BudgetEvent[] {
   const r = state.reservations.get(cmd.reservationId);
   if (!r || r.settled) return [];
-  return [{ type: 'BudgetSettled', data: { runId: cmd.runId, reservationId: cmd.reservationId, usage: cmd.usage } }];
+  return [
+    {
+      type: 'BudgetSettled',
+      data: { runId: cmd.runId, reservationId: cmd.reservationId, usage: cmd.usage },
+    },
+  ];
 }
 
 const isWarning = (committed: number, limit: number) => committed >= limit * WARNING_RATIO;

@@ -3,7 +3,13 @@ import { decideReserve, decideSettle, evolveBudget, initialBudgetState } from '.
 
 const runId = '0190f5a0-0000-7000-8000-000000000001';
 const fold = (events: BudgetEvent[]) => events.reduce(evolveBudget, initialBudgetState());
-const reserve = (reservationId: string, tokens: number) => ({ runId, tenant: 'acme', reservationId, tokens, limitTokens: 1000 });
+const reserve = (reservationId: string, tokens: number) => ({
+  runId,
+  tenant: 'acme',
+  reservationId,
+  tokens,
+  limitTokens: 1000,
+});
 
 describe('budget decider', () => {
   it('grants within the limit, warns at 80 %, and refuses beyond it', () => {
@@ -25,9 +31,19 @@ describe('budget decider', () => {
 
   it('settling replaces the estimate with the actual usage, once', () => {
     const a = decideReserve(initialBudgetState(), reserve('s1', 500));
-    const settled = decideSettle(fold(a.events), { runId, reservationId: 's1', usage: { inputTokens: 100, outputTokens: 20 } });
+    const settled = decideSettle(fold(a.events), {
+      runId,
+      reservationId: 's1',
+      usage: { inputTokens: 100, outputTokens: 20 },
+    });
     const state = fold([...a.events, ...settled]);
     expect(state.committedTokens).toBe(120);
-    expect(decideSettle(state, { runId, reservationId: 's1', usage: { inputTokens: 1, outputTokens: 1 } })).toEqual([]);
+    expect(
+      decideSettle(state, {
+        runId,
+        reservationId: 's1',
+        usage: { inputTokens: 1, outputTokens: 1 },
+      }),
+    ).toEqual([]);
   });
 });

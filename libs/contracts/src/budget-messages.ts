@@ -21,8 +21,18 @@ export const ReserveBudgetRequest = z.object({
 export type ReserveBudgetRequest = z.infer<typeof ReserveBudgetRequest>;
 
 export const ReserveBudgetReply = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('granted'), warning: z.boolean(), committedTokens: z.number(), limitTokens: z.number() }),
-  z.object({ status: z.literal('exhausted'), reason: z.string(), committedTokens: z.number(), limitTokens: z.number() }),
+  z.object({
+    status: z.literal('granted'),
+    warning: z.boolean(),
+    committedTokens: z.number(),
+    limitTokens: z.number(),
+  }),
+  z.object({
+    status: z.literal('exhausted'),
+    reason: z.string(),
+    committedTokens: z.number(),
+    limitTokens: z.number(),
+  }),
   z.object({ status: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ReserveBudgetReply = z.infer<typeof ReserveBudgetReply>;

@@ -49,7 +49,10 @@ export function keelNames(prefix: string) {
     streams,
     subjects: {
       /** Upstream systems publish a RunRequest here; set `Nats-Msg-Id` to the request id. */
-      runRequest: { pattern: `${prefix}.ingress.run-request`, build: () => `${prefix}.ingress.run-request` },
+      runRequest: {
+        pattern: `${prefix}.ingress.run-request`,
+        build: () => `${prefix}.ingress.run-request`,
+      },
       /** All events; see the module comment for the token layout. */
       event: {
         pattern: `${prefix}.evt.>`,
@@ -58,16 +61,22 @@ export function keelNames(prefix: string) {
       },
       /** Tool calls requested for one pool: the subject a pool's consumer filters on. */
       toolCallRequests: {
-        pattern: (pool: string) => `${prefix}.evt.run.${assertToken('pool', pool)}.ToolCallRequested.*`,
+        pattern: (pool: string) =>
+          `${prefix}.evt.run.${assertToken('pool', pool)}.ToolCallRequested.*`,
       },
       /** Outcomes of tool calls, consumed by the planner. */
       toolCallEvents: { pattern: `${prefix}.evt.toolcall.>` },
       /** Run events, consumed by the budget guard and by observers. */
       runEvents: { pattern: `${prefix}.evt.run.>` },
       /** Every event of one run (for following or replaying a single run). */
-      eventsOfRun: { pattern: (runId: string) => `${prefix}.evt.*.*.*.${assertToken('run id', runId)}` },
+      eventsOfRun: {
+        pattern: (runId: string) => `${prefix}.evt.*.*.*.${assertToken('run id', runId)}`,
+      },
       /** Budget reservation: core NATS request/reply answered by a budget-guard replica. */
-      budgetReserve: { pattern: `${prefix}.budget.reserve`, build: () => `${prefix}.budget.reserve` },
+      budgetReserve: {
+        pattern: `${prefix}.budget.reserve`,
+        build: () => `${prefix}.budget.reserve`,
+      },
       /** Settle a reservation with the actual usage: core NATS request/reply. */
       budgetSettle: { pattern: `${prefix}.budget.settle`, build: () => `${prefix}.budget.settle` },
       /** Dead letters written by a consumer: the original payload plus the reason. */

@@ -26,7 +26,11 @@ export const RunLimits = z
     /** Token budget (input + output) for the whole run. */
     maxTokens: z.number().int().min(1).max(100_000_000),
     /** Wall-clock budget from acceptance, in milliseconds. */
-    deadlineMs: z.number().int().min(1000).max(7 * 24 * 3600 * 1000),
+    deadlineMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(7 * 24 * 3600 * 1000),
   })
   .partial()
   .strict();

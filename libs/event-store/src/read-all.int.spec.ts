@@ -93,7 +93,9 @@ describe('readAll (commit order)', () => {
         () => readAllRaw(store.pool, START_CHECKPOINT, 1000),
         (r) => r.length >= 121,
       );
-      expect(rows.map((r) => r.streamVersion)).toEqual(Array.from({ length: 121 }, (_, i) => i + 1));
+      expect(rows.map((r) => r.streamVersion)).toEqual(
+        Array.from({ length: 121 }, (_, i) => i + 1),
+      );
     } finally {
       await store.drop();
     }

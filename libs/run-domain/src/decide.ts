@@ -34,7 +34,9 @@ export function decideStartRun(
           maxSteps: limits.maxSteps ?? d.maxSteps,
           maxToolCalls: limits.maxToolCalls ?? d.maxToolCalls,
           maxTokens: limits.maxTokens ?? d.maxTokens,
-          deadlineAt: new Date(cmd.now.getTime() + (limits.deadlineMs ?? d.deadlineMs)).toISOString(),
+          deadlineAt: new Date(
+            cmd.now.getTime() + (limits.deadlineMs ?? d.deadlineMs),
+          ).toISOString(),
         },
         ...(r.labels ? { labels: r.labels } : {}),
       },
@@ -60,11 +62,25 @@ export function nextAction(state: RunState): NextAction {
       return { kind: 'wait_for_tools' };
     case 'planning': {
       if (state.step >= state.limits.maxSteps) {
-        return { kind: 'fail', error: { code: 'STEP_LIMIT', message: `step limit ${state.limits.maxSteps} reached`, retryable: false } };
+        return {
+          kind: 'fail',
+          error: {
+            code: 'STEP_LIMIT',
+            message: `step limit ${state.limits.maxSteps} reached`,
+            retryable: false,
+          },
+        };
       }
       const used = state.usage.inputTokens + state.usage.outputTokens;
       if (used >= state.limits.maxTokens) {
-        return { kind: 'fail', error: { code: 'TOKEN_LIMIT', message: `token limit ${state.limits.maxTokens} reached`, retryable: false } };
+        return {
+          kind: 'fail',
+          error: {
+            code: 'TOKEN_LIMIT',
+            message: `token limit ${state.limits.maxTokens} reached`,
+            retryable: false,
+          },
+        };
       }
       return { kind: 'call_model', step: state.step + 1 };
     }
@@ -117,33 +133,40 @@ export function decideModelDecision(state: RunState, cmd: RecordDecision): RunEv
   }
   return [
     recorded,
-    ...d.calls.map(
-      (c, i): RunEvent => ({
-        type: 'ToolCallRequested',
-        data: {
-          step: cmd.step,
-          callId: c.callId,
-          tool: c.tool,
-          pool: cmd.poolOf(c.tool),
-          input: c.input,
-          idempotencyKey: `${state.runId}:${cmd.step}:${i}`,
-        },
-      }),
-    ),
+    ...d.calls.map((c, i): RunEvent => ({
+      type: 'ToolCallRequested',
+      data: {
+        step: cmd.step,
+        callId: c.callId,
+        tool: c.tool,
+        pool: cmd.poolOf(c.tool),
+        input: c.input,
+        idempotencyKey: `${state.runId}:${cmd.step}:${i}`,
+      },
+    })),
   ];
 }
 
 export function decideToolOutcome(
   state: RunState,
-  cmd: { callId: string; outcome: Extract<RunEvent, { type: 'ToolResultRecorded' }>['data']['outcome'] },
+  cmd: {
+    callId: string;
+    outcome: Extract<RunEvent, { type: 'ToolResultRecorded' }>['data']['outcome'];
+  },
 ): RunEvent[] {
   if (state.status !== 'awaiting_tools') return [];
   const pending = state.pending.find((p) => p.callId === cmd.callId);
   if (!pending) return [];
-  return [{ type: 'ToolResultRecorded', data: { step: pending.step, callId: cmd.callId, tool: pending.tool, outcome: cmd.outcome } }];
+  return [
+    {
+      type: 'ToolResultRecorded',
+      data: { step: pending.step, callId: cmd.callId, tool: pending.tool, outcome: cmd.outcome },
+    },
+  ];
 }
 
 export function decideFailRun(state: RunState, error: ErrorInfo): RunEvent[] {
-  if (state.status === 'none' || state.status === 'completed' || state.status === 'failed') return [];
+  if (state.status === 'none' || state.status === 'completed' || state.status === 'failed')
+    return [];
   return [{ type: 'RunFailed', data: { error, steps: state.step, usage: state.usage } }];
 }

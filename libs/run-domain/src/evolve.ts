@@ -50,7 +50,10 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
       if (state.status !== 'awaiting_tools') return state;
       const d = event.data;
       const pending = state.pending.filter((p) => p.callId !== d.callId);
-      const history = [...state.history, { kind: 'tool_result' as const, callId: d.callId, tool: d.tool, outcome: d.outcome }];
+      const history = [
+        ...state.history,
+        { kind: 'tool_result' as const, callId: d.callId, tool: d.tool, outcome: d.outcome },
+      ];
       return pending.length === 0
         ? { ...state, status: 'planning', history }
         : { ...state, pending, history };
@@ -69,10 +72,17 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
 function coreOf(state: RunState): RunCore {
   if (state.status === 'none') throw new Error('run event before RunRequested');
   // Strip the status-specific fields; keep the shared core.
-  const { status: _s, ...rest } = state as RunCore & { status: string; pending?: unknown; answer?: unknown; error?: unknown };
+  const { status: _s, ...rest } = state as RunCore & {
+    status: string;
+    pending?: unknown;
+    answer?: unknown;
+    error?: unknown;
+  };
   const { pending: _p, answer: _a, error: _e, ...core } = rest;
   return core;
 }
 
-export const foldRun = (events: readonly RunEvent[], from: RunState = { status: 'none' }): RunState =>
-  events.reduce(evolveRun, from);
+export const foldRun = (
+  events: readonly RunEvent[],
+  from: RunState = { status: 'none' },
+): RunState => events.reduce(evolveRun, from);

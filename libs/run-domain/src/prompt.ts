@@ -18,7 +18,11 @@ export type ChatMessage =
   | {
       readonly role: 'assistant';
       readonly content: string | null;
-      readonly toolCalls?: readonly { id: string; name: string; arguments: Record<string, unknown> }[];
+      readonly toolCalls?: readonly {
+        id: string;
+        name: string;
+        arguments: Record<string, unknown>;
+      }[];
     }
   | { readonly role: 'tool'; readonly toolCallId: string; readonly content: string };
 
@@ -35,13 +39,19 @@ export function buildTranscript(state: ActiveRunState): ChatMessage[] {
         messages.push({
           role: 'assistant',
           content: null,
-          toolCalls: h.decision.calls.map((c) => ({ id: c.callId, name: c.tool, arguments: c.input })),
+          toolCalls: h.decision.calls.map((c) => ({
+            id: c.callId,
+            name: c.tool,
+            arguments: c.input,
+          })),
         });
       }
     } else {
       const content = h.outcome.ok
         ? JSON.stringify(h.outcome.output)
-        : JSON.stringify({ error: { code: h.outcome.error.code, message: h.outcome.error.message } });
+        : JSON.stringify({
+            error: { code: h.outcome.error.code, message: h.outcome.error.message },
+          });
       messages.push({ role: 'tool', toolCallId: h.callId, content });
     }
   }

@@ -1,5 +1,11 @@
 import { RunRequest, type RunEvent } from '@keel/contracts';
-import { decideModelDecision, decideStartRun, decideToolOutcome, nextAction, type RunDefaults } from './decide';
+import {
+  decideModelDecision,
+  decideStartRun,
+  decideToolOutcome,
+  nextAction,
+  type RunDefaults,
+} from './decide';
 import { foldRun } from './evolve';
 import { buildTranscript } from './prompt';
 import type { RunState } from './run-state';
@@ -7,15 +13,28 @@ import type { RunState } from './run-state';
 const runId = '0190f5a0-0000-7000-8000-000000000001';
 const callId = '0190f5a0-0000-5000-8000-000000000002';
 const now = new Date('2026-11-21T10:00:00Z');
-const defaults: RunDefaults = { maxSteps: 10, maxToolCalls: 5, maxTokens: 10_000, deadlineMs: 60_000 };
-const request = RunRequest.parse({ requestId: 'r-1', tenant: 'acme', input: { prompt: 'What is 6*7?' }, tools: ['calculator'] });
+const defaults: RunDefaults = {
+  maxSteps: 10,
+  maxToolCalls: 5,
+  maxTokens: 10_000,
+  deadlineMs: 60_000,
+};
+const request = RunRequest.parse({
+  requestId: 'r-1',
+  tenant: 'acme',
+  input: { prompt: 'What is 6*7?' },
+  tools: ['calculator'],
+});
 const poolOf = () => 'default';
 
 const given = (events: RunEvent[]): RunState => foldRun(events);
 const started = decideStartRun({ status: 'none' }, { request, runId, now, defaults });
 const toolDecision = decideModelDecision(given(started), {
   step: 1,
-  decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: { expression: '6*7' } }] },
+  decision: {
+    kind: 'tool_calls',
+    calls: [{ callId, tool: 'calculator', input: { expression: '6*7' } }],
+  },
   usage: { inputTokens: 10, outputTokens: 5 },
   model: 'm',
   promptVersion: 'p',
@@ -30,7 +49,12 @@ describe('run decider', () => {
       const e = started[0]!;
       expect(e.type).toBe('RunRequested');
       if (e.type !== 'RunRequested') return;
-      expect(e.data.limits).toEqual({ maxSteps: 10, maxToolCalls: 5, maxTokens: 10_000, deadlineAt: '2026-11-21T10:01:00.000Z' });
+      expect(e.data.limits).toEqual({
+        maxSteps: 10,
+        maxToolCalls: 5,
+        maxTokens: 10_000,
+        deadlineAt: '2026-11-21T10:01:00.000Z',
+      });
       expect(nextAction(given(started))).toEqual({ kind: 'call_model', step: 1 });
     });
   });
@@ -41,7 +65,10 @@ describe('run decider', () => {
     });
 
     it('a tool decision requests the tool with a step-derived idempotency key and waits', () => {
-      expect(toolDecision.map((e) => e.type)).toEqual(['ModelDecisionRecorded', 'ToolCallRequested']);
+      expect(toolDecision.map((e) => e.type)).toEqual([
+        'ModelDecisionRecorded',
+        'ToolCallRequested',
+      ]);
       const req = toolDecision[1]!;
       if (req.type !== 'ToolCallRequested') throw new Error('expected ToolCallRequested');
       expect(req.data.idempotencyKey).toBe(`${runId}:1:0`);
@@ -65,24 +92,34 @@ describe('run decider', () => {
   describe('given a pending tool call', () => {
     const state = () => given([...started, ...toolDecision]);
     it('records its outcome once, then plans again with the result in the transcript', () => {
-      const recorded = decideToolOutcome(state(), { callId, outcome: { ok: true, output: { value: 42 } } });
+      const recorded = decideToolOutcome(state(), {
+        callId,
+        outcome: { ok: true, output: { value: 42 } },
+      });
       expect(recorded.map((e) => e.type)).toEqual(['ToolResultRecorded']);
       const after = given([...started, ...toolDecision, ...recorded]);
       expect(nextAction(after)).toEqual({ kind: 'call_model', step: 2 });
-      expect(decideToolOutcome(after, { callId, outcome: { ok: true, output: { value: 42 } } })).toEqual([]);
+      expect(
+        decideToolOutcome(after, { callId, outcome: { ok: true, output: { value: 42 } } }),
+      ).toEqual([]);
       if (after.status === 'none') throw new Error('unreachable');
       const transcript = buildTranscript(after);
       expect(transcript.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool']);
     });
 
     it('ignores an outcome for an unknown call', () => {
-      expect(decideToolOutcome(state(), { callId: runId, outcome: { ok: true, output: {} } })).toEqual([]);
+      expect(
+        decideToolOutcome(state(), { callId: runId, outcome: { ok: true, output: {} } }),
+      ).toEqual([]);
     });
   });
 
   describe('limits', () => {
     it('fails the run instead of exceeding the tool-call limit', () => {
-      const tight = decideStartRun({ status: 'none' }, { request: { ...request, limits: { maxToolCalls: 0 } }, runId, now, defaults });
+      const tight = decideStartRun(
+        { status: 'none' },
+        { request: { ...request, limits: { maxToolCalls: 0 } }, runId, now, defaults },
+      );
       const events = decideModelDecision(given(tight), {
         step: 1,
         decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] },
@@ -96,9 +133,35 @@ describe('run decider', () => {
     });
 
     it('stops planning at the step limit', () => {
-      const one = decideStartRun({ status: 'none' }, { request: { ...request, limits: { maxSteps: 1 } }, runId, now, defaults });
-      const s = given([...one, ...decideModelDecision(given(one), { step: 1, decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] }, usage: { inputTokens: 1, outputTokens: 1 }, model: 'm', promptVersion: 'p', latencyMs: 1, poolOf })]);
-      const done = given([...one, ...decideModelDecision(given(one), { step: 1, decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] }, usage: { inputTokens: 1, outputTokens: 1 }, model: 'm', promptVersion: 'p', latencyMs: 1, poolOf }), ...decideToolOutcome(s, { callId, outcome: { ok: true, output: {} } })]);
+      const one = decideStartRun(
+        { status: 'none' },
+        { request: { ...request, limits: { maxSteps: 1 } }, runId, now, defaults },
+      );
+      const s = given([
+        ...one,
+        ...decideModelDecision(given(one), {
+          step: 1,
+          decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] },
+          usage: { inputTokens: 1, outputTokens: 1 },
+          model: 'm',
+          promptVersion: 'p',
+          latencyMs: 1,
+          poolOf,
+        }),
+      ]);
+      const done = given([
+        ...one,
+        ...decideModelDecision(given(one), {
+          step: 1,
+          decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] },
+          usage: { inputTokens: 1, outputTokens: 1 },
+          model: 'm',
+          promptVersion: 'p',
+          latencyMs: 1,
+          poolOf,
+        }),
+        ...decideToolOutcome(s, { callId, outcome: { ok: true, output: {} } }),
+      ]);
       expect(nextAction(done)).toMatchObject({ kind: 'fail', error: { code: 'STEP_LIMIT' } });
     });
   });

@@ -22,7 +22,12 @@ export interface PendingCall {
 /** What the model has seen and done so far, in order: the basis of the next prompt. */
 export type HistoryEntry =
   | { readonly kind: 'decision'; readonly step: number; readonly decision: ModelDecision }
-  | { readonly kind: 'tool_result'; readonly callId: string; readonly tool: string; readonly outcome: ToolOutcome };
+  | {
+      readonly kind: 'tool_result';
+      readonly callId: string;
+      readonly tool: string;
+      readonly outcome: ToolOutcome;
+    };
 
 export interface RunCore {
   readonly runId: string;
@@ -46,7 +51,10 @@ export interface RunCore {
 export type RunState =
   | { readonly status: 'none' }
   | (RunCore & { readonly status: typeof RunStatus.Planning })
-  | (RunCore & { readonly status: typeof RunStatus.AwaitingTools; readonly pending: readonly PendingCall[] })
+  | (RunCore & {
+      readonly status: typeof RunStatus.AwaitingTools;
+      readonly pending: readonly PendingCall[];
+    })
   | (RunCore & { readonly status: typeof RunStatus.Completed; readonly answer: string })
   | (RunCore & { readonly status: typeof RunStatus.Failed; readonly error: ErrorInfo });
 

@@ -65,19 +65,35 @@ export async function runStep<S, E extends KeelEvent, R>(
     try {
       return await withTransaction(pool, async (client) => {
         const { state, version } = await loadAggregate(client, spec, opts.streamId);
-        if (opts.inbox && !(await markProcessed(client, opts.inbox.consumer, opts.inbox.messageId))) {
-          return { status: 'duplicate' as const, state, version, result: opts.decide(state).result, records: [] };
+        if (
+          opts.inbox &&
+          !(await markProcessed(client, opts.inbox.consumer, opts.inbox.messageId))
+        ) {
+          return {
+            status: 'duplicate' as const,
+            state,
+            version,
+            result: opts.decide(state).result,
+            records: [],
+          };
         }
         const { events, result } = opts.decide(state);
-        if (events.length === 0) return { status: 'applied' as const, state, version, result, records: [] };
+        if (events.length === 0)
+          return { status: 'applied' as const, state, version, result, records: [] };
         const appended = await appendToStream(
           client,
           opts.streamId,
           version,
-          events.map((e) => ({ ...e, metadata: opts.metadata() }) as E & { metadata: EventMetadata }),
+          events.map((e) => ({ ...e, metadata: opts.metadata() })),
         );
         const next = events.reduce(spec.evolve, state);
-        return { status: 'applied' as const, state: next, version: appended.nextExpectedVersion, result, records: appended.records };
+        return {
+          status: 'applied' as const,
+          state: next,
+          version: appended.nextExpectedVersion,
+          result,
+          records: appended.records,
+        };
       });
     } catch (err) {
       if (err instanceof ConcurrencyError && attempt < maxAttempts) {

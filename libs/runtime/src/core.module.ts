@@ -42,7 +42,9 @@ export class KeelCoreModule {
               max: config.KEEL_DB_POOL_SIZE,
               applicationName: opts.serviceName,
             });
-            pool.on('error', (err) => opts.logger.warn({ err: err.message }, 'idle postgres client error'));
+            pool.on('error', (err) =>
+              opts.logger.warn({ err: err.message }, 'idle postgres client error'),
+            );
             const applied = await migrate(pool, config.KEEL_DB_SCHEMA);
             if (applied.length > 0) opts.logger.info({ applied }, 'migrations applied');
             return pool;

@@ -19,7 +19,12 @@ interface RoutableEvent {
 
 /** The subject an event is published on: `<prefix>.evt.<aggregate>.<route>.<type>.<runId>`. */
 export function subjectForEvent(names: KeelNames, e: RoutableEvent): string {
-  return names.subjects.event.build(aggregateOf(e.streamId), routeOf(e), e.type, String(e.metadata.correlationId));
+  return names.subjects.event.build(
+    aggregateOf(e.streamId),
+    routeOf(e),
+    e.type,
+    String(e.metadata.correlationId),
+  );
 }
 
 export function headersForEvent(e: RoutableEvent): Record<string, string> {

@@ -5,3 +5,4 @@ export * from './aggregate-step';
 export * from './tokens';
 export * from './core.module';
 export * from './bootstrap';
+export * from './topology';

@@ -6,7 +6,8 @@ import { evaluateArithmetic } from './arithmetic';
 export const calculatorTool = defineTool({
   name: 'calculator',
   version: '1.0.0',
-  description: 'Evaluate an arithmetic expression, e.g. "(2 + 3) * 7". Supports + - * / % ^ and parentheses.',
+  description:
+    'Evaluate an arithmetic expression, e.g. "(2 + 3) * 7". Supports + - * / % ^ and parentheses.',
   pool: 'default',
   sideEffect: SideEffect.Read,
   timeoutMs: 1000,

@@ -8,4 +8,7 @@ import { noopTool } from './noop';
 import type { ToolDefinition } from './tool-definition';
 
 /** Built-in tools that need nothing but the process itself. */
-export const builtinTools: readonly ToolDefinition[] = [calculatorTool, noopTool] as readonly ToolDefinition[];
+export const builtinTools: readonly ToolDefinition[] = [
+  calculatorTool,
+  noopTool,
+] as readonly ToolDefinition[];

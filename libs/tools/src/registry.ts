@@ -44,11 +44,13 @@ export class ToolRegistry {
 
   /** Name → version of the given tools, recorded with each model decision. */
   versions(names: readonly string[]): Record<string, string> {
-    return Object.fromEntries(names.filter((n) => this.has(n)).map((n) => [n, this.get(n).version]));
+    return Object.fromEntries(
+      names.filter((n) => this.has(n)).map((n) => [n, this.get(n).version]),
+    );
   }
 
   /** JSON Schema of a tool's input, as offered to a model. */
   inputJsonSchema(name: string): Record<string, unknown> {
-    return z.toJSONSchema(this.get(name).input) as Record<string, unknown>;
+    return z.toJSONSchema(this.get(name).input);
   }
 }

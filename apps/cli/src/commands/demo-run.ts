@@ -31,7 +31,11 @@ export async function demoRun(opts: {
     const sub = nc.subscribe(names.subjects.eventsOfRun.pattern(runId));
     out(`\n▶ demo run ${runId}`);
     out(`  prompt: ${request.input.prompt}\n`);
-    await nc.jetstream().publish(names.subjects.runRequest.build(), json.encode(request), { msgID: request.requestId });
+    await nc
+      .jetstream()
+      .publish(names.subjects.runRequest.build(), json.encode(request), {
+        msgID: request.requestId,
+      });
     const started = Date.now();
 
     const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
@@ -39,12 +43,18 @@ export async function demoRun(opts: {
     for await (const m of sub) {
       const e = RelayedEvent.parse(json.decode(m.data));
       const t = `+${String(Date.now() - started).padStart(5)} ms`;
-      out(`  ${t}  ${(e.metadata.producer ?? '?').padEnd(13)} ${e.streamId.split(':')[0]!.padEnd(9)} ${e.type.padEnd(22)} ${summary(e)}`);
+      out(
+        `  ${t}  ${(e.metadata.producer ?? '?').padEnd(13)} ${e.streamId.split(':')[0]!.padEnd(9)} ${e.type.padEnd(22)} ${summary(e)}`,
+      );
       result.traceId ??= e.metadata.traceparent?.split('-')[1];
       if (e.type === 'RunCompleted' || e.type === 'RunFailed') {
         result = { ...result, ok: e.type === 'RunCompleted' };
         const d = e.data as { answer?: string; error?: { code: string; message: string } };
-        out(e.type === 'RunCompleted' ? `\n✔ result: ${d.answer}` : `\n✘ failed: ${d.error?.code} ${d.error?.message}`);
+        out(
+          e.type === 'RunCompleted'
+            ? `\n✔ result: ${d.answer}`
+            : `\n✘ failed: ${d.error?.code} ${d.error?.message}`,
+        );
         break;
       }
     }
@@ -54,7 +64,8 @@ export async function demoRun(opts: {
       if (opts.jaegerUi) out(`  Jaeger:   ${opts.jaegerUi}/trace/${result.traceId}`);
       if (opts.otlp) await printTrace(opts.otlp, result.traceId, out);
     }
-    if (!result.ok && Date.now() - started >= (opts.timeoutMs ?? 60_000)) out('\n✘ the demo run did not finish in time');
+    if (!result.ok && Date.now() - started >= (opts.timeoutMs ?? 60_000))
+      out('\n✘ the demo run did not finish in time');
     return { ok: result.ok, runId };
   } finally {
     await nc.close();
@@ -67,7 +78,10 @@ function summary(e: RelayedEvent): string {
     case 'ModelDecisionRecorded': {
       const u = d.usage as { inputTokens: number; outputTokens: number };
       const decision = d.decision as { kind: string; calls?: { tool: string }[] };
-      const what = decision.kind === 'final' ? 'final answer' : `call ${decision.calls?.map((c) => c.tool).join(', ')}`;
+      const what =
+        decision.kind === 'final'
+          ? 'final answer'
+          : `call ${decision.calls?.map((c) => c.tool).join(', ')}`;
       return `step ${String(d.step)}: ${what} (${u.inputTokens}+${u.outputTokens} tokens)`;
     }
     case 'ToolCallRequested':
@@ -85,10 +99,16 @@ function summary(e: RelayedEvent): string {
   }
 }
 
-async function printTrace(otlp: OtlpReceiver, traceId: string, out: (line: string) => void): Promise<void> {
+async function printTrace(
+  otlp: OtlpReceiver,
+  traceId: string,
+  out: (line: string) => void,
+): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500)); // let the services' batch exporters flush
   const spans = otlp.spans().filter((s) => s.traceId === traceId);
   const byService = new Map<string, number>();
   for (const s of spans) byService.set(s.service, (byService.get(s.service) ?? 0) + 1);
-  out(`  spans:    ${spans.length} in one trace — ${[...byService].map(([s, n]) => `${s} ${n}`).join(', ')}`);
+  out(
+    `  spans:    ${spans.length} in one trace — ${[...byService].map(([s, n]) => `${s} ${n}`).join(', ')}`,
+  );
 }

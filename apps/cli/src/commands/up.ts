@@ -1,6 +1,13 @@
 import { mkdirSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { join } from 'node:path';
-import { spawnService, startOtlpReceiver, startScriptedModel, stopAll, type ServiceHandle } from '@keel/testing';
+import {
+  spawnService,
+  startOtlpReceiver,
+  startScriptedModel,
+  stopAll,
+  type ServiceHandle,
+} from '@keel/testing';
 import { demoScript } from '../demo-script';
 import { ensureNats, ensurePostgres, type Started } from '../platform/ensure-infra';
 import { demoRun } from './demo-run';
@@ -39,22 +46,36 @@ export async function up(opts: { demo: boolean; env: NodeJS.ProcessEnv }): Promi
     const pg = await ensurePostgres(databaseUrl, stateDir, out);
     if (pg) started.push(pg);
 
-    const env: Record<string, string | undefined> = { ...opts.env, KEEL_NATS_URL: natsUrl, KEEL_DATABASE_URL: databaseUrl, KEEL_PREFIX: prefix };
+    const env: Record<string, string | undefined> = {
+      ...opts.env,
+      KEEL_NATS_URL: natsUrl,
+      KEEL_DATABASE_URL: databaseUrl,
+      KEEL_PREFIX: prefix,
+    };
     if (!opts.env.KEEL_MODEL_BASE_URL) {
       const model = await startScriptedModel(demoScript());
       cleanup.push(() => model.close());
       env.KEEL_MODEL_BASE_URL = model.baseUrl;
-      out(`Model      scripted OpenAI-compatible model at ${model.baseUrl} (set KEEL_MODEL_BASE_URL for a real one)`);
+      out(
+        `Model      scripted OpenAI-compatible model at ${model.baseUrl} (set KEEL_MODEL_BASE_URL for a real one)`,
+      );
     }
     const otlp = opts.env.OTEL_EXPORTER_OTLP_ENDPOINT ? undefined : await startOtlpReceiver();
     if (otlp) {
       cleanup.push(() => otlp.close());
       env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp.endpoint;
-      out(`Traces     local OTLP sink at ${otlp.endpoint} (set OTEL_EXPORTER_OTLP_ENDPOINT to export to Jaeger)`);
+      out(
+        `Traces     local OTLP sink at ${otlp.endpoint} (set OTEL_EXPORTER_OTLP_ENDPOINT to export to Jaeger)`,
+      );
     }
 
     for (const name of SERVICES) {
-      const handle = spawnService({ name, entry: join(ROOT, 'dist', 'apps', name, 'main.js'), env, logDir: join(stateDir, 'logs') });
+      const handle = spawnService({
+        name,
+        entry: join(ROOT, 'dist', 'apps', name, 'main.js'),
+        env,
+        logDir: join(stateDir, 'logs'),
+      });
       services.push(handle);
       await handle.waitForLog(/"msg":"service started"/, 60_000);
       out(`Service    ${name.padEnd(13)} pid ${handle.pid}  (logs: .keel/logs/${name}.log)`);
@@ -62,8 +83,16 @@ export async function up(opts: { demo: boolean; env: NodeJS.ProcessEnv }): Promi
 
     let exitCode = 0;
     if (opts.demo) {
-      const jaegerUi = opts.env.OTEL_EXPORTER_OTLP_ENDPOINT ? (opts.env.KEEL_JAEGER_UI ?? 'http://localhost:16686') : undefined;
-      const result = await demoRun({ natsUrl, prefix, out, ...(otlp ? { otlp } : {}), ...(jaegerUi ? { jaegerUi } : {}) });
+      const jaegerUi = opts.env.OTEL_EXPORTER_OTLP_ENDPOINT
+        ? (opts.env.KEEL_JAEGER_UI ?? 'http://localhost:16686')
+        : undefined;
+      const result = await demoRun({
+        natsUrl,
+        prefix,
+        out,
+        ...(otlp ? { otlp } : {}),
+        ...(jaegerUi ? { jaegerUi } : {}),
+      });
       exitCode = result.ok ? 0 : 1;
     }
     if (opts.env.KEEL_EXIT_AFTER_DEMO === '1') {
@@ -78,8 +107,9 @@ export async function up(opts: { demo: boolean; env: NodeJS.ProcessEnv }): Promi
     await shutdown();
     return 0;
   } catch (err) {
-    console.error(`\nkeel up: ${err instanceof Error ? err.message : String(err)}`);
-    for (const s of services) console.error(`--- ${s.name} (last lines) ---\n${s.logs().slice(-2000)}`);
+    console.error(`\nkeel up: ${err instanceof Error && err.message ? err.message : inspect(err)}`);
+    for (const s of services)
+      console.error(`--- ${s.name} (last lines) ---\n${s.logs().slice(-2000)}`);
     await shutdown();
     return 1;
   }

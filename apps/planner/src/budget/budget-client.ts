@@ -22,17 +22,25 @@ export class BudgetClient {
 
   async reserve(req: ReserveBudgetRequest): Promise<ReserveBudgetReply> {
     const reply = await this.call(() =>
-      requestJson(this.nc, this.names.subjects.budgetReserve.build(), req, { timeoutMs: this.timeoutMs, schema: ReserveBudgetReply }),
+      requestJson(this.nc, this.names.subjects.budgetReserve.build(), req, {
+        timeoutMs: this.timeoutMs,
+        schema: ReserveBudgetReply,
+      }),
     );
-    if (reply.status === 'error') throw new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
+    if (reply.status === 'error')
+      throw new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
     return reply;
   }
 
   async settle(req: SettleBudgetRequest): Promise<void> {
     const reply = await this.call(() =>
-      requestJson(this.nc, this.names.subjects.budgetSettle.build(), req, { timeoutMs: this.timeoutMs, schema: SettleBudgetReply }),
+      requestJson(this.nc, this.names.subjects.budgetSettle.build(), req, {
+        timeoutMs: this.timeoutMs,
+        schema: SettleBudgetReply,
+      }),
     );
-    if (reply.status === 'error') throw new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
+    if (reply.status === 'error')
+      throw new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
@@ -40,7 +48,10 @@ export class BudgetClient {
       return await fn();
     } catch (err) {
       if (err instanceof RetryableError) throw err;
-      throw new RetryableError(`budget guard unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new RetryableError(
+        `budget guard unreachable: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
   }
 }

@@ -1,6 +1,12 @@
 import type { Pool } from 'pg';
 import { trace } from '@opentelemetry/api';
-import { MAX_RUN_REQUEST_BYTES, RunRequest, runIdFor, streamIds, type KeelNames } from '@keel/contracts';
+import {
+  MAX_RUN_REQUEST_BYTES,
+  RunRequest,
+  runIdFor,
+  streamIds,
+  type KeelNames,
+} from '@keel/contracts';
 import { parseJson, type Disposition, type InboundMessage } from '@keel/messaging';
 import { decideStartRun, type RunDefaults } from '@keel/run-domain';
 import { newEventMetadata, runStep } from '@keel/runtime';
@@ -14,7 +20,12 @@ import type { RunDriver } from '../run-driver';
  * starts nothing new. Bad JSON, a schema violation or an oversize payload is
  * dead-lettered by the consume loop with its reason.
  */
-export function runRequestHandler(deps: { pool: Pool; names: KeelNames; driver: RunDriver; defaults: RunDefaults }) {
+export function runRequestHandler(deps: {
+  pool: Pool;
+  names: KeelNames;
+  driver: RunDriver;
+  defaults: RunDefaults;
+}) {
   return async (msg: InboundMessage): Promise<Disposition> => {
     const request = parseJson(msg, RunRequest);
     const runId = runIdFor(request.tenant, request.requestId);
@@ -23,8 +34,12 @@ export function runRequestHandler(deps: { pool: Pool; names: KeelNames; driver: 
       const causationId = msg.msgId ?? `${deps.names.streams.ingress}:${msg.streamSequence}`;
       await runStep(deps.pool, runAggregate, {
         streamId: streamIds.run(runId),
-        decide: (s) => ({ events: decideStartRun(s, { request, runId, now: new Date(), defaults: deps.defaults }), result: undefined }),
-        metadata: () => newEventMetadata({ runId, tenant: request.tenant, causationId, producer: 'planner' }),
+        decide: (s) => ({
+          events: decideStartRun(s, { request, runId, now: new Date(), defaults: deps.defaults }),
+          result: undefined,
+        }),
+        metadata: () =>
+          newEventMetadata({ runId, tenant: request.tenant, causationId, producer: 'planner' }),
       });
       await deps.driver.drive(runId, causationId);
       return { kind: 'ack' };

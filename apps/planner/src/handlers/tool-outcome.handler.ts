@@ -32,14 +32,22 @@ export function toolOutcomeHandler(deps: { pool: Pool; driver: RunDriver }) {
         return { kind: 'ack' }; // other tool-call events are not the planner's concern
     }
     const { runId, callId } = event.data;
-    trace.getActiveSpan()?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': event.data.tool });
+    trace
+      .getActiveSpan()
+      ?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': event.data.tool });
     return withLogContext({ runId }, async () => {
       const eventId = relayed.metadata.eventId;
       await runStep(deps.pool, runAggregate, {
         streamId: streamIds.run(runId),
         inbox: { consumer: CONSUMER, messageId: eventId },
         decide: (s) => ({ events: decideToolOutcome(s, { callId, outcome }), result: undefined }),
-        metadata: () => newEventMetadata({ runId, tenant: relayed.metadata.tenant, causationId: eventId, producer: 'planner' }),
+        metadata: () =>
+          newEventMetadata({
+            runId,
+            tenant: relayed.metadata.tenant,
+            causationId: eventId,
+            producer: 'planner',
+          }),
       });
       await deps.driver.drive(runId, eventId);
       return { kind: 'ack' };

@@ -12,12 +12,20 @@ export function toDecision(reply: RawModelReply, runId: string, step: number): M
       ? { kind: 'final', answer: reply.text }
       : {
           kind: 'tool_calls',
-          calls: reply.calls.map((c, i) => ({ callId: toolCallIdFor(runId, step, i), tool: c.name, input: parseArgs(c.argumentsJson) })),
+          calls: reply.calls.map((c, i) => ({
+            callId: toolCallIdFor(runId, step, i),
+            tool: c.name,
+            input: parseArgs(c.argumentsJson),
+          })),
         };
   const parsed = ModelDecision.safeParse(candidate);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ModelCallError('STRUCTURED_OUTPUT_INVALID', `model output failed validation: ${issues}`, false);
+    throw new ModelCallError(
+      'STRUCTURED_OUTPUT_INVALID',
+      `model output failed validation: ${issues}`,
+      false,
+    );
   }
   return parsed.data;
 }

@@ -9,7 +9,10 @@ export interface ToolSpec {
 
 /** What the model said, before Keel assigns call ids and validates it into a decision. */
 export type RawModelReply =
-  | { readonly kind: 'tool_calls'; readonly calls: readonly { name: string; argumentsJson: string }[] }
+  | {
+      readonly kind: 'tool_calls';
+      readonly calls: readonly { name: string; argumentsJson: string }[];
+    }
   | { readonly kind: 'text'; readonly text: string };
 
 export interface ModelReply {

@@ -17,12 +17,21 @@ export class OpenAiChatModel implements ModelClient {
     opts: { baseURL: string; apiKey: string; timeoutMs: number },
     readonly model: string,
   ) {
-    this.client = new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey, maxRetries: 0, timeout: opts.timeoutMs });
+    this.client = new OpenAI({
+      baseURL: opts.baseURL,
+      apiKey: opts.apiKey,
+      maxRetries: 0,
+      timeout: opts.timeoutMs,
+    });
   }
 
   async complete(args: Parameters<ModelClient['complete']>[0]): Promise<ModelReply> {
     return tracer.startActiveSpan(`chat ${this.model}`, { kind: SpanKind.CLIENT }, async (span) => {
-      span.setAttributes({ 'gen_ai.operation.name': 'chat', 'gen_ai.system': 'openai', 'gen_ai.request.model': this.model });
+      span.setAttributes({
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.system': 'openai',
+        'gen_ai.request.model': this.model,
+      });
       const started = performance.now();
       try {
         const res = await this.client.chat.completions.create(
@@ -32,22 +41,33 @@ export class OpenAiChatModel implements ModelClient {
             max_tokens: args.maxOutputTokens,
             ...(args.tools.length > 0 ? { tools: args.tools.map(toOpenAiTool) } : {}),
           },
-          { headers: { 'Idempotency-Key': args.idempotencyKey }, ...(args.signal ? { signal: args.signal } : {}) },
+          {
+            headers: { 'Idempotency-Key': args.idempotencyKey },
+            ...(args.signal ? { signal: args.signal } : {}),
+          },
         );
         const latencyMs = performance.now() - started;
         const message = res.choices[0]?.message;
-        if (!message) throw new ModelCallError('MODEL_EMPTY_REPLY', 'model returned no choices', true);
-        const usage = { inputTokens: res.usage?.prompt_tokens ?? 0, outputTokens: res.usage?.completion_tokens ?? 0 };
+        if (!message)
+          throw new ModelCallError('MODEL_EMPTY_REPLY', 'model returned no choices', true);
+        const usage = {
+          inputTokens: res.usage?.prompt_tokens ?? 0,
+          outputTokens: res.usage?.completion_tokens ?? 0,
+        };
         span.setAttributes({
           'gen_ai.response.model': res.model,
           'gen_ai.usage.input_tokens': usage.inputTokens,
           'gen_ai.usage.output_tokens': usage.outputTokens,
         });
         const calls = (message.tool_calls ?? []).flatMap((c) =>
-          c.type === 'function' ? [{ name: c.function.name, argumentsJson: c.function.arguments }] : [],
+          c.type === 'function'
+            ? [{ name: c.function.name, argumentsJson: c.function.arguments }]
+            : [],
         );
         const reply: ModelReply['reply'] =
-          calls.length > 0 ? { kind: 'tool_calls', calls } : { kind: 'text', text: message.content ?? '' };
+          calls.length > 0
+            ? { kind: 'tool_calls', calls }
+            : { kind: 'text', text: message.content ?? '' };
         return { reply, model: res.model || this.model, usage, latencyMs };
       } catch (err) {
         const e = classify(err);
@@ -97,16 +117,41 @@ function classify(err: unknown): ModelCallError {
   if (err instanceof ModelCallError) return err;
   if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
     const status = err.status;
-    const retryAfter = Number(err.headers?.get?.('retry-after'));
-    const retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined;
+    const headers = err.headers as Headers | undefined;
+    const retryAfter = Number(headers?.get('retry-after'));
+    const retryAfterMs =
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined;
     const transient = status === 408 || status === 409 || status === 429 || status >= 500;
-    return new ModelCallError(`MODEL_HTTP_${status}`, `model provider answered ${status}`, transient, status, retryAfterMs, { cause: err });
+    return new ModelCallError(
+      `MODEL_HTTP_${status}`,
+      `model provider answered ${status}`,
+      transient,
+      status,
+      retryAfterMs,
+      { cause: err },
+    );
   }
   if (err instanceof OpenAI.APIConnectionTimeoutError) {
-    return new ModelCallError('MODEL_TIMEOUT', 'model call timed out', true, undefined, undefined, { cause: err });
+    return new ModelCallError('MODEL_TIMEOUT', 'model call timed out', true, undefined, undefined, {
+      cause: err,
+    });
   }
   if (err instanceof OpenAI.APIConnectionError) {
-    return new ModelCallError('MODEL_CONNECTION', 'could not reach the model provider', true, undefined, undefined, { cause: err });
+    return new ModelCallError(
+      'MODEL_CONNECTION',
+      'could not reach the model provider',
+      true,
+      undefined,
+      undefined,
+      { cause: err },
+    );
   }
-  return new ModelCallError('MODEL_ERROR', err instanceof Error ? err.message : String(err), true, undefined, undefined, { cause: err });
+  return new ModelCallError(
+    'MODEL_ERROR',
+    err instanceof Error ? err.message : String(err),
+    true,
+    undefined,
+    undefined,
+    { cause: err },
+  );
 }

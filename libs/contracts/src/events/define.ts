@@ -24,7 +24,13 @@ export function defineEvent<T extends string, D extends z.ZodType>(
   for (let v = 1; v < schemaVersion; v++) {
     if (!upcasters[v]) throw new Error(`${type}: missing upcaster from v${v} to v${v + 1}`);
   }
-  return { type, schemaVersion, data, upcasters, schema: z.object({ type: z.literal(type), data }) };
+  return {
+    type,
+    schemaVersion,
+    data,
+    upcasters,
+    schema: z.object({ type: z.literal(type), data }),
+  };
 }
 
 export const Usage = z.object({

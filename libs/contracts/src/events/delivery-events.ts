@@ -30,7 +30,12 @@ export const DeliverySucceeded = defineEvent(
 export const DeliveryFailed = defineEvent(
   'DeliveryFailed',
   1,
-  z.object({ deliveryId: z.string().uuid(), runId: z.string().uuid(), error: ErrorInfo, attempts: z.number().int() }),
+  z.object({
+    deliveryId: z.string().uuid(),
+    runId: z.string().uuid(),
+    error: ErrorInfo,
+    attempts: z.number().int(),
+  }),
 );
 
 export const DeliveryEvents = [DeliveryRequested, DeliverySucceeded, DeliveryFailed] as const;

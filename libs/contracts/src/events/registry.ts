@@ -11,7 +11,10 @@ export type KeelEvent = RunEvent | ToolCallEvent | BudgetEvent | DeliveryEvent;
 export type KeelEventType = KeelEvent['type'];
 
 const definitions = new Map<string, EventDefinition>(
-  [...RunEvents, ...ToolCallEvents, ...BudgetEvents, ...DeliveryEvents].map((d) => [d.type, d as EventDefinition]),
+  [...RunEvents, ...ToolCallEvents, ...BudgetEvents, ...DeliveryEvents].map((d) => [
+    d.type,
+    d as EventDefinition,
+  ]),
 );
 
 export class UnknownEventError extends Error {
@@ -37,7 +40,8 @@ export function eventDefinition(type: string): EventDefinition {
 }
 
 /** The schema version new events of this type are written with. */
-export const currentSchemaVersion = (type: KeelEventType): number => eventDefinition(type).schemaVersion;
+export const currentSchemaVersion = (type: KeelEventType): number =>
+  eventDefinition(type).schemaVersion;
 
 /**
  * Turn stored data of any known version into the current shape, validated.
@@ -55,7 +59,10 @@ export function upcastEvent(type: string, schemaVersion: number, data: unknown):
   for (let v = schemaVersion; v < def.schemaVersion; v++) current = def.upcasters[v]!(current);
   const parsed = def.data.safeParse(current);
   if (!parsed.success) {
-    throw new EventSchemaError(`${type} v${def.schemaVersion}: ${parsed.error.message}`, parsed.error.issues);
+    throw new EventSchemaError(
+      `${type} v${def.schemaVersion}: ${parsed.error.message}`,
+      parsed.error.issues,
+    );
   }
   return { type, data: parsed.data } as KeelEvent;
 }

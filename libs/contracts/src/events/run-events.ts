@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RunLimits, TenantId, ToolName } from '../run-request';
+import { TenantId, ToolName } from '../run-request';
 import { defineEvent, ErrorInfo, JsonObject, Usage } from './define';
 
 /** Events of the Run stream (`run:<runId>`). Single writer: the planner. */
@@ -103,7 +103,12 @@ export type ToolOutcome = z.infer<typeof ToolOutcome>;
 export const ToolResultRecorded = defineEvent(
   'ToolResultRecorded',
   1,
-  z.object({ step: z.number().int().min(1), callId: z.string().uuid(), tool: ToolName, outcome: ToolOutcome }),
+  z.object({
+    step: z.number().int().min(1),
+    callId: z.string().uuid(),
+    tool: ToolName,
+    outcome: ToolOutcome,
+  }),
 );
 
 export const RunCompleted = defineEvent(

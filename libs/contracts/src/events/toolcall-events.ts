@@ -14,7 +14,12 @@ const common = {
 export const ToolCallSucceeded = defineEvent(
   'ToolCallSucceeded',
   1,
-  z.object({ ...common, output: JsonObject, attempts: z.number().int().min(1), durationMs: z.number().min(0) }),
+  z.object({
+    ...common,
+    output: JsonObject,
+    attempts: z.number().int().min(1),
+    durationMs: z.number().min(0),
+  }),
 );
 
 export const ToolCallFailed = defineEvent(

@@ -1,0 +1,37 @@
+import { keelNames } from '@keel/contracts';
+import { connectNats, ensureConsumer, ensureStreams } from '@keel/messaging';
+import { allConsumers } from '@keel/runtime';
+import { builtinTools, ToolRegistry } from '@keel/tools';
+
+/**
+ * `keel provision`: declare the deployment's streams and durable consumers as
+ * the NATS admin user (KEEL_NATS_USER / KEEL_NATS_PASSWORD). Idempotent. For
+ * deployments whose services run without JetStream admin rights
+ * (KEEL_NATS_PROVISION=false); see infra/nats/README.md.
+ */
+export async function provision(
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+): Promise<number> {
+  const names = keelNames(env.KEEL_PREFIX ?? 'keel');
+  const nc = await connectNats({
+    servers: (env.KEEL_NATS_URL ?? 'nats://127.0.0.1:4222').split(','),
+    name: 'keel-provision',
+    ...(env.KEEL_NATS_USER ? { user: env.KEEL_NATS_USER } : {}),
+    ...(env.KEEL_NATS_PASSWORD ? { pass: env.KEEL_NATS_PASSWORD } : {}),
+    ...(env.KEEL_NATS_INBOX_PREFIX ? { inboxPrefix: env.KEEL_NATS_INBOX_PREFIX } : {}),
+  });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await ensureStreams(jsm, names);
+    out(`streams   ${Object.values(names.streams).join(', ')}`);
+    const pools = new ToolRegistry(builtinTools).pools();
+    for (const c of allConsumers(names, pools)) {
+      await ensureConsumer(jsm, c.stream, c);
+      out(`consumer  ${c.stream}/${c.durable}  (${c.filterSubject})`);
+    }
+    return 0;
+  } finally {
+    await nc.drain();
+  }
+}

@@ -1,0 +1,35 @@
+export * from './errors';
+export * from './logger';
+export * from './connection';
+export * from './topology';
+export { publishJson, type PublishJsonOptions, type PublishResult } from './publish';
+export { injectTraceHeaders, extractTraceContext } from './trace-context';
+export { headersToRecord, recordToHeaders, RUN_ID_HEADER, MSG_ID_HEADER } from './headers';
+export * from './inbound-message';
+export { parseJson, ParseErrorCode, summariseIssues } from './parse-json';
+export { startConsumer, type StartConsumerOptions, type ConsumerHandle } from './consumer';
+export {
+  DeadLetterCode,
+  buildDeadLetter,
+  publishDeadLetter,
+  type DeadLetterSource,
+} from './dead-lettering';
+export { fullJitterBackoffMs } from './backoff';
+export {
+  requestJson,
+  serveJson,
+  BAD_REQUEST,
+  type ErrorReply,
+  type RequestJsonOptions,
+  type ServeJsonOptions,
+  type ServerHandle,
+} from './request-reply';
+export { MessagingModule } from './nest/messaging.module';
+export { ConsumerHost, type ConsumerDefinition, type ServerDefinition } from './nest/consumer-host';
+export type {
+  MessagingModuleOptions,
+  MessagingModuleEnvOptions,
+  MessagingModuleInput,
+  NatsEnvConfig,
+} from './nest/messaging-options';
+export * from './nest/tokens';

@@ -1,0 +1,53 @@
+import {
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { headers as natsHeaders, Match, type MsgHdrs } from 'nats';
+
+/**
+ * W3C trace context over NATS headers, by hand: there is no OpenTelemetry
+ * auto-instrumentation for NATS. Whatever propagator is registered globally is
+ * used (the OTel Node SDK registers W3C tracecontext + baggage by default);
+ * with no propagator registered these are no-ops.
+ */
+
+const setter: TextMapSetter<MsgHdrs> = {
+  set(carrier, key, value) {
+    carrier.set(key, value);
+  },
+};
+
+const getter: TextMapGetter<MsgHdrs | undefined> = {
+  keys(carrier) {
+    return carrier ? carrier.keys() : [];
+  },
+  get(carrier, key) {
+    if (!carrier) return undefined;
+    // Header names are matched case-insensitively: some clients canonicalise them.
+    const value = carrier.get(key, Match.IgnoreCase);
+    return value === '' ? undefined : value;
+  },
+};
+
+/** Writes `traceparent` / `tracestate` (and baggage) for `ctx` (default: the active context) into `h`; returns `h`. */
+export function injectTraceHeaders(
+  h: MsgHdrs = natsHeaders(),
+  ctx: Context = context.active(),
+): MsgHdrs {
+  propagation.inject(ctx, h, setter);
+  return h;
+}
+
+/**
+ * The remote context carried by a message's headers, on top of `base`
+ * (default: the root context, so a consumer's span never inherits whatever
+ * happened to be active in the pull loop). Missing or invalid headers give
+ * `base` back.
+ */
+export function extractTraceContext(h: MsgHdrs | undefined, base: Context = ROOT_CONTEXT): Context {
+  return propagation.extract(base, h, getter);
+}

@@ -1,0 +1,56 @@
+import type { KeelNames } from '@keel/contracts';
+
+/**
+ * Every durable consumer of the deployment, defined once. Services bind to
+ * these; `keel provision` (the NATS admin user) declares them when services
+ * run without JetStream admin rights.
+ *
+ * `maxAckPending` is the fleet-wide bound (all replicas together); each
+ * replica's in-process concurrency is its own, smaller bound.
+ */
+export interface ConsumerSpec {
+  readonly stream: string;
+  readonly durable: string;
+  readonly filterSubject: string;
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  readonly maxAckPending: number;
+}
+
+export function plannerConsumers(names: KeelNames) {
+  return {
+    ingress: {
+      stream: names.streams.ingress,
+      durable: names.consumers.plannerIngress,
+      filterSubject: names.subjects.runRequest.pattern,
+      ackWaitMs: 30_000,
+      maxDeliver: 10,
+      maxAckPending: 1000,
+    },
+    toolResults: {
+      stream: names.streams.events,
+      durable: names.consumers.plannerToolResults,
+      filterSubject: names.subjects.toolCallEvents.pattern,
+      ackWaitMs: 30_000,
+      maxDeliver: 10,
+      maxAckPending: 1000,
+    },
+  } satisfies Record<string, ConsumerSpec>;
+}
+
+export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
+  return {
+    stream: names.streams.events,
+    durable: names.consumers.toolPool(pool),
+    filterSubject: names.subjects.toolCallRequests.pattern(pool),
+    ackWaitMs: 30_000,
+    maxDeliver: 5,
+    maxAckPending: 256,
+  };
+}
+
+/** All durables of a deployment whose tool executors serve `pools`. */
+export function allConsumers(names: KeelNames, pools: readonly string[]): ConsumerSpec[] {
+  const p = plannerConsumers(names);
+  return [p.ingress, p.toolResults, ...pools.map((pool) => toolPoolConsumer(names, pool))];
+}

@@ -1,0 +1,13 @@
+export type TelemetryErrorCode =
+  'INVALID_SAMPLE_RATIO' | 'INVALID_OTLP_ENDPOINT' | 'ALREADY_STARTED' | 'INVALID_LOG_LEVEL';
+
+/** Misconfiguration found at start-up: the service should refuse to start. */
+export class TelemetryConfigError extends Error {
+  override name = 'TelemetryConfigError';
+  constructor(
+    readonly code: TelemetryErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,5 @@
+export * from './start-telemetry';
+export * from './logger';
+export * from './log-context';
+export * from './semantic-names';
+export * from './errors';

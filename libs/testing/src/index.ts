@@ -1,0 +1,10 @@
+export * from './wait-for';
+export * from './test-namespace';
+export * from './scripted-model/types';
+export * from './scripted-model/server';
+export * from './scripted-model/scripts';
+export { estimateTokens, promptText } from './scripted-model/responses';
+export * from './otlp-receiver/otlp-json';
+export * from './otlp-receiver/otlp-receiver';
+export * from './service-process/spawn-service';
+export * from './service-process/errors';
