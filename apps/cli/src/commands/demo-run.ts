@@ -31,11 +31,9 @@ export async function demoRun(opts: {
     const sub = nc.subscribe(names.subjects.eventsOfRun.pattern(runId));
     out(`\n▶ demo run ${runId}`);
     out(`  prompt: ${request.input.prompt}\n`);
-    await nc
-      .jetstream()
-      .publish(names.subjects.runRequest.build(), json.encode(request), {
-        msgID: request.requestId,
-      });
+    await nc.jetstream().publish(names.subjects.runRequest.build(), json.encode(request), {
+      msgID: request.requestId,
+    });
     const started = Date.now();
 
     const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
