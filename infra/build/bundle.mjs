@@ -16,13 +16,19 @@ const apps = readdirSync(join(root, 'apps')).filter((a) =>
   existsSync(join(root, 'apps', a, 'src', 'main.ts')),
 );
 
+// The benchmark driver is bundled the same way (test/bench/main.ts → dist/bench/main.js).
+const targets = [
+  ...apps.map((app) => ({ name: app, entry: join('apps', app, 'src', 'main.ts'), out: join('dist', 'apps', app, 'main.js') })),
+  { name: 'bench', entry: join('test', 'bench', 'main.ts'), out: join('dist', 'bench', 'main.js') },
+].filter((t) => existsSync(join(root, t.entry)));
+
 const started = Date.now();
 await Promise.all(
-  apps.map((app) =>
+  targets.map((t) =>
     build({
       absWorkingDir: root,
-      entryPoints: [join('apps', app, 'src', 'main.ts')],
-      outfile: join('dist', 'apps', app, 'main.js'),
+      entryPoints: [t.entry],
+      outfile: t.out,
       bundle: true,
       platform: 'node',
       target: 'node20',
@@ -35,4 +41,4 @@ await Promise.all(
     }),
   ),
 );
-console.log(`built ${apps.join(', ')} in ${Date.now() - started} ms`);
+console.log(`built ${targets.map((t) => t.name).join(', ')} in ${Date.now() - started} ms`);

@@ -35,7 +35,7 @@ export interface KeelStack {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly services: Map<string, ServiceHandle>;
-  start(service: ServiceName, instance?: string): Promise<ServiceHandle>;
+  start(service: ServiceName, instance?: string, extraEnv?: Record<string, string>): Promise<ServiceHandle>;
   stop(): Promise<void>;
 }
 
@@ -80,11 +80,11 @@ export async function startStack(opts: {
   });
   const services = new Map<string, ServiceHandle>();
 
-  const start = async (service: ServiceName, instance = service) => {
+  const start = async (service: ServiceName, instance: string = service, extraEnv: Record<string, string> = {}) => {
     const handle = spawnService({
       name: instance,
       entry: entryOf(service),
-      env: { ...env, ...opts.serviceEnv?.(service) },
+      env: { ...env, ...opts.serviceEnv?.(service), ...extraEnv },
       ...(process.env.KEEL_E2E_LOG_DIR ? { logDir: process.env.KEEL_E2E_LOG_DIR } : {}),
     });
     services.set(instance, handle);

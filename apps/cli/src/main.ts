@@ -10,7 +10,8 @@ import { provision } from './commands/provision';
  */
 const USAGE = `usage: keel <command>
   up [--no-demo]           start NATS/PostgreSQL if needed, the four services, and a demo run
-  model-server [--port N]  serve the scripted OpenAI-compatible model used by the demo
+  model-server [--port N] [--script demo|agent-run-10] [--host H]
+                           serve a scripted OpenAI-compatible model (the demo's, or the benchmark's)
   provision                declare NATS streams and durable consumers (run as the NATS admin user)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -22,8 +23,11 @@ async function main(argv: string[]): Promise<number> {
     case 'provision':
       return provision(process.env, (line) => console.log(line));
     case 'model-server': {
-      const i = rest.indexOf('--port');
-      return modelServer({ port: i >= 0 ? Number(rest[i + 1]) : 8080 });
+      const opt = (name: string, fallback: string) => {
+        const i = rest.indexOf(name);
+        return i >= 0 ? (rest[i + 1] ?? fallback) : fallback;
+      };
+      return modelServer({ port: Number(opt('--port', '8080')), script: opt('--script', 'demo'), host: opt('--host', '0.0.0.0') });
     }
     case '-h':
     case '--help':

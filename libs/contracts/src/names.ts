@@ -68,6 +68,10 @@ export function keelNames(prefix: string) {
       toolCallEvents: { pattern: `${prefix}.evt.toolcall.>` },
       /** Run events, consumed by the budget guard and by observers. */
       runEvents: { pattern: `${prefix}.evt.run.>` },
+      /** Every event of one type, e.g. every RunCompleted (for observers). */
+      eventsOfType: {
+        pattern: (aggregate: Aggregate, type: string) => `${prefix}.evt.${aggregate}.*.${assertToken('type', type)}.*`,
+      },
       /** Every event of one run (for following or replaying a single run). */
       eventsOfRun: {
         pattern: (runId: string) => `${prefix}.evt.*.*.*.${assertToken('run id', runId)}`,

@@ -1,4 +1,11 @@
-import type { ErrorInfo, ModelDecision, RunEvent, RunRequest, Usage } from '@keel/contracts';
+import type {
+  ErrorInfo,
+  ModelDecision,
+  RunEvent,
+  RunRequest,
+  ToolOutcome,
+  Usage,
+} from '@keel/contracts';
 import type { RunState } from './run-state';
 
 /**
@@ -157,12 +164,38 @@ export function decideToolOutcome(
   if (state.status !== 'awaiting_tools') return [];
   const pending = state.pending.find((p) => p.callId === cmd.callId);
   if (!pending) return [];
+  const recorded: RunEvent = {
+    type: 'ToolResultRecorded',
+    data: { step: pending.step, callId: cmd.callId, tool: pending.tool, outcome: cmd.outcome },
+  };
+  const lastOfFinalRound =
+    state.final && !state.roundFailed && cmd.outcome.ok && state.pending.length === 1;
+  if (!lastOfFinalRound) return [recorded];
+  const answer = finalAnswer(state, cmd.callId, cmd.outcome);
   return [
-    {
-      type: 'ToolResultRecorded',
-      data: { step: pending.step, callId: cmd.callId, tool: pending.tool, outcome: cmd.outcome },
-    },
+    recorded,
+    { type: 'RunCompleted', data: { answer, steps: state.step, usage: state.usage } },
   ];
+}
+
+/** The run's result when a final round succeeds: its calls' outputs, in call order, as JSON. */
+function finalAnswer(
+  state: Extract<RunState, { status: 'awaiting_tools' }>,
+  lastCallId: string,
+  lastOutcome: ToolOutcome,
+): string {
+  const outputs = new Map<string, unknown>([
+    [lastCallId, lastOutcome.ok ? lastOutcome.output : null],
+  ]);
+  for (const h of state.history)
+    if (h.kind === 'tool_result' && h.outcome.ok) outputs.set(h.callId, h.outcome.output);
+  const decision = [...state.history].reverse().find((h) => h.kind === 'decision');
+  const calls =
+    decision?.kind === 'decision' && decision.decision.kind === 'tool_calls'
+      ? decision.decision.calls
+      : [];
+  const results = calls.map((c) => outputs.get(c.callId) ?? null);
+  return JSON.stringify(results.length === 1 ? results[0] : results);
 }
 
 export function decideFailRun(state: RunState, error: ErrorInfo): RunEvent[] {

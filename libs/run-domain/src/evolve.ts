@@ -34,7 +34,13 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
         history: [...core.history, { kind: 'decision', step: d.step, decision: d.decision }],
       };
       return d.decision.kind === 'tool_calls'
-        ? { ...next, status: 'awaiting_tools', pending: [] }
+        ? {
+            ...next,
+            status: 'awaiting_tools',
+            pending: [],
+            final: d.decision.final ?? false,
+            roundFailed: false,
+          }
         : { ...next, status: 'planning' };
     }
     case 'ToolCallRequested': {
@@ -54,9 +60,10 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
         ...state.history,
         { kind: 'tool_result' as const, callId: d.callId, tool: d.tool, outcome: d.outcome },
       ];
-      return pending.length === 0
-        ? { ...state, status: 'planning', history }
-        : { ...state, pending, history };
+      const roundFailed = state.roundFailed || !d.outcome.ok;
+      if (pending.length > 0) return { ...state, pending, history, roundFailed };
+      const { pending: _p, final: _f, roundFailed: _r, ...core } = state;
+      return { ...core, status: 'planning', history };
     }
     case 'RunCompleted':
       return { ...coreOf(state), status: 'completed', answer: event.data.answer };
@@ -78,7 +85,17 @@ function coreOf(state: RunState): RunCore {
     answer?: unknown;
     error?: unknown;
   };
-  const { pending: _p, answer: _a, error: _e, ...core } = rest;
+  const {
+    pending: _p,
+    answer: _a,
+    error: _e,
+    final: _f,
+    roundFailed: _r,
+    ...core
+  } = rest as typeof rest & {
+    final?: unknown;
+    roundFailed?: unknown;
+  };
   return core;
 }
 

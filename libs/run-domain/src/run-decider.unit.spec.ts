@@ -1,4 +1,4 @@
-import { RunRequest, type RunEvent } from '@keel/contracts';
+import { RunRequest, type ModelDecision, type RunEvent } from '@keel/contracts';
 import {
   decideModelDecision,
   decideStartRun,
@@ -26,6 +26,16 @@ const request = RunRequest.parse({
   tools: ['calculator'],
 });
 const poolOf = () => 'default';
+const call = { callId, tool: 'calculator', input: { expression: '6*7' } };
+const decision = (step: number, d: ModelDecision) => ({
+  step,
+  decision: d,
+  usage: { inputTokens: 1, outputTokens: 1 },
+  model: 'm',
+  promptVersion: 'p',
+  latencyMs: 1,
+  poolOf,
+});
 
 const given = (events: RunEvent[]): RunState => foldRun(events);
 const started = decideStartRun({ status: 'none' }, { request, runId, now, defaults });
@@ -137,32 +147,50 @@ describe('run decider', () => {
         { status: 'none' },
         { request: { ...request, limits: { maxSteps: 1 } }, runId, now, defaults },
       );
-      const s = given([
+      const decided = [
         ...one,
-        ...decideModelDecision(given(one), {
-          step: 1,
-          decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] },
-          usage: { inputTokens: 1, outputTokens: 1 },
-          model: 'm',
-          promptVersion: 'p',
-          latencyMs: 1,
-          poolOf,
-        }),
-      ]);
-      const done = given([
-        ...one,
-        ...decideModelDecision(given(one), {
-          step: 1,
-          decision: { kind: 'tool_calls', calls: [{ callId, tool: 'calculator', input: {} }] },
-          usage: { inputTokens: 1, outputTokens: 1 },
-          model: 'm',
-          promptVersion: 'p',
-          latencyMs: 1,
-          poolOf,
-        }),
-        ...decideToolOutcome(s, { callId, outcome: { ok: true, output: {} } }),
-      ]);
-      expect(nextAction(done)).toMatchObject({ kind: 'fail', error: { code: 'STEP_LIMIT' } });
+        ...decideModelDecision(given(one), decision(1, { kind: 'tool_calls', calls: [call] })),
+      ];
+      const done = [
+        ...decided,
+        ...decideToolOutcome(given(decided), { callId, outcome: { ok: true, output: {} } }),
+      ];
+      expect(nextAction(given(done))).toMatchObject({
+        kind: 'fail',
+        error: { code: 'STEP_LIMIT' },
+      });
+    });
+  });
+
+  describe('a final round of tool calls', () => {
+    const finalRound = [
+      ...started,
+      ...decideModelDecision(
+        given(started),
+        decision(1, { kind: 'tool_calls', calls: [call], final: true }),
+      ),
+    ];
+
+    it('completes the run with the tool output when the call succeeds, without asking the model again', () => {
+      const events = decideToolOutcome(given(finalRound), {
+        callId,
+        outcome: { ok: true, output: { value: 42 } },
+      });
+      expect(events.map((e) => e.type)).toEqual(['ToolResultRecorded', 'RunCompleted']);
+      expect(events[1]).toMatchObject({ data: { answer: '{"value":42}', steps: 1 } });
+      expect(nextAction(given([...finalRound, ...events]))).toEqual({ kind: 'finished' });
+    });
+
+    it('goes back to the model when the call fails', () => {
+      const events = decideToolOutcome(given(finalRound), {
+        callId,
+        outcome: { ok: false, error: { code: 'TOOL_ERROR', message: 'x', retryable: false } },
+      });
+      expect(events.map((e) => e.type)).toEqual(['ToolResultRecorded']);
+      expect(nextAction(given([...finalRound, ...events]))).toEqual({
+        kind: 'call_model',
+        step: 2,
+      });
     });
   });
 });

@@ -54,6 +54,10 @@ export type RunState =
   | (RunCore & {
       readonly status: typeof RunStatus.AwaitingTools;
       readonly pending: readonly PendingCall[];
+      /** The decision said its calls' results are the run's result. */
+      readonly final: boolean;
+      /** Some call of this round failed (so a final round goes back to the model). */
+      readonly roundFailed: boolean;
     })
   | (RunCore & { readonly status: typeof RunStatus.Completed; readonly answer: string })
   | (RunCore & { readonly status: typeof RunStatus.Failed; readonly error: ErrorInfo });

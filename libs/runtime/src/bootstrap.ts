@@ -1,6 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import type { LoggerService } from '@nestjs/common';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { createLogger } from '@keel/telemetry';
+import { parseConfig, type BaseConfig } from './config';
+import { startRuntimeStats } from './runtime-stats';
 
 /** Routes Nest's own log lines into the service's pino logger. */
 class PinoNestLogger implements LoggerService {
@@ -28,6 +32,7 @@ export async function bootstrapService(args: {
   logger: Logger;
   telemetry?: { shutdown(): Promise<void> };
   graceMs?: number;
+  statsIntervalMs?: number;
 }): Promise<void> {
   const { logger } = args;
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
@@ -59,5 +64,31 @@ export async function bootstrapService(args: {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  startRuntimeStats(logger, args.statsIntervalMs ?? 0);
   logger.info('service started');
+}
+
+/**
+ * A service's whole `main`: parse its config from the environment, create its
+ * logger, start its Nest module; on a start-up failure log it and exit 1.
+ */
+export function runService<S extends z.ZodType<BaseConfig>>(args: {
+  name: string;
+  config: S;
+  module: (config: z.infer<S>, logger: Logger) => unknown;
+  env: Record<string, string | undefined>;
+  telemetry?: { shutdown(): Promise<void> };
+}): void {
+  const config = parseConfig(args.config, args.env);
+  const logger = createLogger({ service: args.name, level: config.KEEL_LOG_LEVEL });
+  bootstrapService({
+    serviceName: args.name,
+    module: args.module(config, logger),
+    logger,
+    statsIntervalMs: config.KEEL_STATS_INTERVAL_MS,
+    ...(args.telemetry ? { telemetry: args.telemetry } : {}),
+  }).catch((err: unknown) => {
+    logger.fatal({ err }, `${args.name} failed to start`);
+    process.exit(1);
+  });
 }

@@ -32,6 +32,8 @@ export const BaseConfig = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   KEEL_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  /** Log memory and event-loop delay every N ms ("runtime stats"); 0 = off. */
+  KEEL_STATS_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
   KEEL_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),

@@ -6,3 +6,4 @@ export * from './tokens';
 export * from './core.module';
 export * from './bootstrap';
 export * from './topology';
+export * from './runtime-stats';

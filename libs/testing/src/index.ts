@@ -8,3 +8,4 @@ export * from './otlp-receiver/otlp-json';
 export * from './otlp-receiver/otlp-receiver';
 export * from './service-process/spawn-service';
 export * from './service-process/errors';
+export * from './scripted-model/agent-run-10';

@@ -1,9 +1,16 @@
-import { startScriptedModel } from '@keel/testing';
+import { agentRun10Script, startScriptedModel, type ModelScript } from '@keel/testing';
 import { demoScript } from '../demo-script';
 
-/** Serve the demo's scripted model until killed (docker-compose's `scripted-model`). */
-export async function modelServer(opts: { port: number }): Promise<number> {
-  const model = await startScriptedModel(demoScript(), { port: opts.port, host: '0.0.0.0' });
+const SCRIPTS: Record<string, () => ModelScript> = {
+  demo: demoScript,
+  'agent-run-10': () => agentRun10Script,
+};
+
+/** Serve a scripted model until killed (docker-compose's `scripted-model`, the benchmark's model). */
+export async function modelServer(opts: { port: number; script: string; host: string }): Promise<number> {
+  const script = SCRIPTS[opts.script];
+  if (!script) throw new Error(`unknown script '${opts.script}' (known: ${Object.keys(SCRIPTS).join(', ')})`);
+  const model = await startScriptedModel(script(), { port: opts.port, host: opts.host });
   console.log(`scripted model listening at ${model.baseUrl}`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { ModelDecision, toolCallIdFor } from '@keel/contracts';
 import { ModelCallError, type RawModelReply } from './model-client';
 
@@ -17,6 +18,7 @@ export function toDecision(reply: RawModelReply, runId: string, step: number): M
             tool: c.name,
             input: parseArgs(c.argumentsJson),
           })),
+          ...(decisionNote(reply.note).final ? { final: true } : {}),
         };
   const parsed = ModelDecision.safeParse(candidate);
   if (!parsed.success) {
@@ -35,5 +37,22 @@ function parseArgs(json: string): unknown {
     return JSON.parse(json || '{}');
   } catch {
     return json;
+  }
+}
+
+/**
+ * Text a model sends with its tool calls. When it is a JSON object it is read
+ * as Keel's decision note (`{"final": true}`: these calls finish the run);
+ * any other text is ignored.
+ */
+const DecisionNote = z.object({ final: z.boolean().optional() }).loose();
+
+function decisionNote(note: string | undefined): z.infer<typeof DecisionNote> {
+  if (!note?.trim().startsWith('{')) return {};
+  try {
+    const parsed = DecisionNote.safeParse(JSON.parse(note));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
   }
 }

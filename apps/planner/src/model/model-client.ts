@@ -12,6 +12,8 @@ export type RawModelReply =
   | {
       readonly kind: 'tool_calls';
       readonly calls: readonly { name: string; argumentsJson: string }[];
+      /** Assistant text sent with the calls: may carry Keel's decision note (JSON). */
+      readonly note?: string;
     }
   | { readonly kind: 'text'; readonly text: string };
 

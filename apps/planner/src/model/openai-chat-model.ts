@@ -66,7 +66,7 @@ export class OpenAiChatModel implements ModelClient {
         );
         const reply: ModelReply['reply'] =
           calls.length > 0
-            ? { kind: 'tool_calls', calls }
+            ? { kind: 'tool_calls', calls, ...(message.content ? { note: message.content } : {}) }
             : { kind: 'text', text: message.content ?? '' };
         return { reply, model: res.model || this.model, usage, latencyMs };
       } catch (err) {

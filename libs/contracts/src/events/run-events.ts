@@ -62,7 +62,16 @@ export const ToolCallSpec = z.object({
 });
 
 export const ModelDecision = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('tool_calls'), calls: z.array(ToolCallSpec).min(1) }),
+  z.object({
+    kind: z.literal('tool_calls'),
+    calls: z.array(ToolCallSpec).min(1),
+    /**
+     * The model's plan ends with these calls: when all succeed, their outputs
+     * are the run's result and no further model call is made (LangChain's
+     * "return direct"). If one fails, the model is asked again.
+     */
+    final: z.boolean().optional(),
+  }),
   z.object({ kind: z.literal('final'), answer: z.string() }),
 ]);
 export type ModelDecision = z.infer<typeof ModelDecision>;

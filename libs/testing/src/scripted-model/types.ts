@@ -91,6 +91,8 @@ export interface ContentReply extends ReplyCommon {
 /** Tool calls: ids `call_<n>`, arguments JSON-encoded, `finish_reason: 'tool_calls'`. */
 export interface ToolCallsReply extends ReplyCommon {
   toolCalls: { name: string; arguments: Record<string, unknown> }[];
+  /** Assistant text sent with the calls (OpenAI allows both), e.g. Keel's decision note. */
+  content?: string;
 }
 
 /** An HTTP error status with an OpenAI-style error body (or `body`, sent as given). */

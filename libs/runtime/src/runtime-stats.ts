@@ -1,0 +1,34 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+
+/**
+ * Logs the process's memory and event-loop delay every `intervalMs`
+ * (`"msg":"runtime stats"`), so a soak test can compare start and end.
+ * Off when `intervalMs` is 0. The histogram restarts each interval.
+ */
+export function startRuntimeStats(logger: Logger, intervalMs: number): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+  const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  const timer = setInterval(() => {
+    const mem = process.memoryUsage();
+    logger.info(
+      {
+        rssMiB: mib(mem.rss),
+        heapUsedMiB: mib(mem.heapUsed),
+        eventLoopDelayP50Ms: ms(eld.percentile(50)),
+        eventLoopDelayP99Ms: ms(eld.percentile(99)),
+        eventLoopDelayMaxMs: ms(eld.max),
+      },
+      'runtime stats',
+    );
+    eld.reset();
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    eld.disable();
+  };
+}

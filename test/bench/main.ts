@@ -1,0 +1,118 @@
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { spawnService, startOtlpReceiver, stopAll } from '@keel/testing';
+import { ROOT, startStack } from '../support/stack';
+import { scaling, sequential, soak, throughput } from './phases';
+import { writeReport, renderTable } from './report';
+import { PEERS, type BenchResults } from './results';
+import { RunSubmitter } from './run-submitter';
+
+/**
+ * `npm run bench` — the agent-run-10 workload through the whole system.
+ *   (default)   (a) sequential, (b) throughput, (c) cost
+ *   --smoke     a short (a)-(c) that only proves the bench works (CI)
+ *   --scaling   (d) 1 vs 2 tool-executor replicas, I/O-bound tool
+ *   --soak      (e) steady rate for --minutes N (default 10)
+ * Starts its own stack (fresh schema and stream prefix) on the local NATS and
+ * PostgreSQL, the scripted model as a separate process, and a local OTLP sink.
+ */
+const TRACE_SAMPLE_RATIO = 0.05;
+
+async function main(argv: string[]): Promise<void> {
+  const mode: BenchResults['mode'] = argv.includes('--scaling') ? 'scaling' : argv.includes('--soak') ? 'soak' : argv.includes('--smoke') ? 'smoke' : 'default';
+  const arg = (name: string, fallback: number) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) : fallback;
+  };
+  const startedAt = new Date().toISOString();
+  const model = spawnService({
+    name: 'scripted-model',
+    entry: join(ROOT, 'dist', 'apps', 'cli', 'main.js'),
+    args: ['model-server', '--port', '0', '--host', '127.0.0.1', '--script', 'agent-run-10'],
+  });
+  const [, modelUrl] = await model.waitForLog(/listening at (\S+)/, 10_000);
+  const sink = await startOtlpReceiver();
+  const config = {
+    KEEL_TRACE_SAMPLE_RATIO: String(TRACE_SAMPLE_RATIO),
+    KEEL_DB_POOL_SIZE: '16',
+    KEEL_PLANNER_CONCURRENCY: '64',
+    KEEL_POOL_CONCURRENCY: '64',
+    KEEL_LOG_LEVEL: 'info',
+    KEEL_STATS_INTERVAL_MS: mode === 'soak' ? '10000' : '0',
+  };
+  const stack = await startStack({ modelBaseUrl: modelUrl!, otlpEndpoint: sink.endpoint, env: config });
+  const submitter = new RunSubmitter(stack.nc, stack.js, stack.names);
+  submitter.start();
+
+  const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {
+    workload: 'agent-run-10',
+    startedAt,
+    mode,
+    machine: machine(),
+    config: { ...config, traceSampleRatio: TRACE_SAMPLE_RATIO, postgresSynchronousCommit: pgSetting('synchronous_commit'), jetstreamStorage: 'file' },
+    peers: PEERS,
+  };
+  try {
+    if (mode === 'default' || mode === 'smoke') {
+      const smoke = mode === 'smoke';
+      log(`(a) sequential: ${smoke ? 5 : 20} warm-up + ${smoke ? 20 : 200} runs`);
+      results.sequential = await sequential(submitter, smoke ? 5 : 20, smoke ? 20 : 200);
+      log(`(b) throughput: ${smoke ? 200 : 2000} runs, ${smoke ? 16 : 64} in flight`);
+      const t = await throughput(stack, submitter, smoke ? 200 : 2000, smoke ? 16 : 64);
+      results.throughput = t.throughput;
+      results.cost = t.cost;
+    }
+    if (mode === 'scaling') {
+      log('(d) scaling: sleep 50 ms, pool concurrency 16 per replica, 1 then 2 replicas');
+      results.scaling = await scaling(stack, submitter, { sleepMs: 50, poolConcurrency: 16, runs: arg('--runs', 300), inFlight: 96 });
+    }
+    if (mode === 'soak') {
+      const minutes = arg('--minutes', 10);
+      const rate = arg('--rate', 40);
+      log(`(e) soak: ${rate} runs/s for ${minutes} min`);
+      results.soak = await soak(stack, submitter, { durationS: minutes * 60, ratePerS: rate, statsIntervalMs: 10_000 });
+    }
+  } finally {
+    submitter.stop();
+    await stack.stop();
+    await stopAll([model]);
+    await sink.close();
+  }
+  console.log(`\n${renderTable(results)}`);
+  const files = writeReport(results, join(ROOT, 'bench', 'results'));
+  console.log(`\nwrote ${files.json}\n      ${files.markdown}`);
+}
+
+function machine(): BenchResults['machine'] {
+  const version = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0] ?? '?';
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: pgSetting('server_version'),
+    natsServer: version('nats-server', ['--version']),
+  };
+}
+
+function pgSetting(name: string): string {
+  try {
+    return execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-Atc', `SHOW ${name}`], { encoding: 'utf8' }).trim();
+  } catch {
+    return '?';
+  }
+}
+
+const log = (s: string) => console.log(`[bench] ${s}`);
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,4 @@
+export { renderTable } from './render-table';
+export { latencySvg, throughputSvg } from './render-svg';
+export { renderMarkdown, type MarkdownOptions } from './render-markdown';
+export { fileStamp, writeReport, type WrittenReport } from './write-report';

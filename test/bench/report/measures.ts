@@ -1,0 +1,87 @@
+import type { BenchResults } from '../results';
+import { arrow, fmt2, fmtInt, fmtMiB, fmtMs, pair } from './format';
+
+export type Row = readonly [label: string, value: string];
+
+export interface Section {
+  readonly title: string;
+  readonly rows: readonly Row[];
+}
+
+/** The headline measures of each section that is present, in run order. */
+export function measureSections(r: BenchResults): Section[] {
+  const out: Section[] = [];
+  const { sequential: seq, throughput: tp, cost, scaling, soak } = r;
+  if (seq) {
+    out.push({
+      title: 'Sequential',
+      rows: [
+        [
+          'sequential run p50/p99 (ms)',
+          pair(fmtMs(seq.runLatencyMs.p50), fmtMs(seq.runLatencyMs.p99)),
+        ],
+        [
+          'step overhead p50/p99 (ms)',
+          pair(fmtMs(seq.stepOverheadMs.p50), fmtMs(seq.stepOverheadMs.p99)),
+        ],
+      ],
+    });
+  }
+  if (tp) {
+    out.push({
+      title: 'Throughput',
+      rows: [
+        ['throughput runs/s', fmtInt(tp.runsPerS)],
+        ['steps/s', fmtInt(tp.stepsPerS)],
+        [
+          `run latency p50/p99 at ${tp.inFlight} in flight (ms)`,
+          pair(fmtMs(tp.runLatencyMs.p50), fmtMs(tp.runLatencyMs.p99)),
+        ],
+        ['failed runs', fmtInt(tp.failedRuns)],
+      ],
+    });
+  }
+  if (cost) {
+    out.push({
+      title: 'Cost',
+      rows: [
+        ['CPU s per 1k steps', fmt2(cost.cpuSecondsPer1kSteps)],
+        ...Object.entries(cost.peakRssMiBByService).map(([svc, mib]): Row => [
+          `peak RSS ${svc} (MiB)`,
+          fmtMiB(mib),
+        ]),
+      ],
+    });
+  }
+  if (scaling) {
+    out.push({
+      title: 'Scaling',
+      rows: [
+        ...scaling.results.map((s): Row => [
+          `tool calls/s, ${s.replicas} replica${s.replicas === 1 ? '' : 's'}`,
+          fmtInt(s.toolCallsPerS),
+        ]),
+        ['scaling speedup', `${fmt2(scaling.speedup)}×`],
+      ],
+    });
+  }
+  if (soak) {
+    out.push({
+      title: 'Soak',
+      rows: [
+        ['soak runs completed / failed', pair(fmtInt(soak.completedRuns), fmtInt(soak.failedRuns))],
+        ...soak.services.flatMap((s): Row[] => [
+          [
+            `soak RSS ${s.service} start→end (MiB)`,
+            arrow(fmtMiB(s.rssStartMiB), fmtMiB(s.rssEndMiB)),
+          ],
+          [
+            `soak event-loop delay p99 ${s.service} start→end (ms)`,
+            arrow(fmtMs(s.eventLoopDelayP99StartMs), fmtMs(s.eventLoopDelayP99EndMs)),
+          ],
+        ]),
+      ],
+    });
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+/**
+ * The shape of a benchmark run's results (`bench/results/<date>.json`).
+ * Written by `npm run bench`, rendered to Markdown + SVG by `report.ts`.
+ */
+
+export interface Distribution {
+  readonly count: number;
+  readonly min: number;
+  readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export interface PeerRow {
+  readonly system: string;
+  readonly stepP50Ms?: number;
+  readonly stepP99Ms?: number;
+  readonly stepsPerS?: number;
+  readonly cpuSPer1kSteps?: number;
+  readonly note?: string;
+}
+
+export interface BenchResults {
+  readonly workload: 'agent-run-10';
+  readonly startedAt: string;
+  readonly mode: 'default' | 'smoke' | 'scaling' | 'soak';
+  readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; postgres: string; natsServer: string };
+  readonly config: Record<string, string | number | boolean>;
+  /** (a) runs one at a time. Latencies in ms; steps per run = 10. */
+  readonly sequential?: {
+    readonly warmupRuns: number;
+    readonly runs: number;
+    readonly runLatencyMs: Distribution;
+    /** run latency / 10 */
+    readonly stepOverheadMs: { p50: number; p99: number };
+    readonly samplesMs: readonly number[];
+  };
+  /** (b) many runs in flight through the NATS ingress. */
+  readonly throughput?: {
+    readonly runs: number;
+    readonly inFlight: number;
+    readonly durationS: number;
+    readonly runsPerS: number;
+    readonly stepsPerS: number;
+    readonly failedRuns: number;
+    readonly runLatencyMs: Distribution;
+    readonly samplesMs: readonly number[];
+    /** completed runs per 250 ms bucket from the start */
+    readonly completionsPerBucket: readonly number[];
+    readonly bucketMs: number;
+  };
+  /** (c) CPU of every process involved during (b), from /proc. */
+  readonly cost?: {
+    readonly steps: number;
+    readonly cpuSecondsPer1kSteps: number;
+    readonly cpuSecondsByProcess: Readonly<Record<string, number>>;
+    readonly peakRssMiBByService: Readonly<Record<string, number>>;
+  };
+  /** (d) I/O-bound tool (sleeps), 1 then 2 tool-executor replicas. */
+  readonly scaling?: {
+    readonly toolSleepMs: number;
+    readonly poolConcurrencyPerReplica: number;
+    readonly results: readonly { replicas: number; toolCallsPerS: number; runs: number; durationS: number }[];
+    readonly speedup: number;
+  };
+  /** (e) steady rate for a long time: no growth, no failures. */
+  readonly soak?: {
+    readonly durationS: number;
+    readonly targetRunsPerS: number;
+    readonly completedRuns: number;
+    readonly failedRuns: number;
+    readonly services: readonly {
+      service: string;
+      rssStartMiB: number;
+      rssEndMiB: number;
+      eventLoopDelayP99StartMs: number;
+      eventLoopDelayP99EndMs: number;
+    }[];
+  };
+  readonly peers: readonly PeerRow[];
+}
+
+/** Measured elsewhere on the same machine kind, same workload (issue 3, 2026-11-21). */
+export const PEERS: readonly PeerRow[] = [
+  { system: 'DBOS Transact 5.3 (Postgres)', stepP50Ms: 1.48, stepP99Ms: 2.49, stepsPerS: 1832, cpuSPer1kSteps: 0.9 },
+  { system: 'pg-boss 10.4 (Postgres queue, notify)', stepP50Ms: 1.7, stepP99Ms: 2.75, stepsPerS: 2807, cpuSPer1kSteps: 0.58 },
+  { system: 'Restate 1.7 (own log, RocksDB)', stepP50Ms: 1.12, stepP99Ms: 1.92, stepsPerS: 3998, cpuSPer1kSteps: 0.45 },
+];
