@@ -18,7 +18,11 @@ const apps = readdirSync(join(root, 'apps')).filter((a) =>
 
 // The benchmark driver is bundled the same way (test/bench/main.ts → dist/bench/main.js).
 const targets = [
-  ...apps.map((app) => ({ name: app, entry: join('apps', app, 'src', 'main.ts'), out: join('dist', 'apps', app, 'main.js') })),
+  ...apps.map((app) => ({
+    name: app,
+    entry: join('apps', app, 'src', 'main.ts'),
+    out: join('dist', 'apps', app, 'main.js'),
+  })),
   { name: 'bench', entry: join('test', 'bench', 'main.ts'), out: join('dist', 'bench', 'main.js') },
 ].filter((t) => existsSync(join(root, t.entry)));
 

@@ -20,7 +20,13 @@ import { RunSubmitter } from './run-submitter';
 const TRACE_SAMPLE_RATIO = 0.05;
 
 async function main(argv: string[]): Promise<void> {
-  const mode: BenchResults['mode'] = argv.includes('--scaling') ? 'scaling' : argv.includes('--soak') ? 'soak' : argv.includes('--smoke') ? 'smoke' : 'default';
+  const mode: BenchResults['mode'] = argv.includes('--scaling')
+    ? 'scaling'
+    : argv.includes('--soak')
+      ? 'soak'
+      : argv.includes('--smoke')
+        ? 'smoke'
+        : 'default';
   const arg = (name: string, fallback: number) => {
     const i = argv.indexOf(name);
     return i >= 0 ? Number(argv[i + 1]) : fallback;
@@ -41,7 +47,11 @@ async function main(argv: string[]): Promise<void> {
     KEEL_LOG_LEVEL: 'info',
     KEEL_STATS_INTERVAL_MS: mode === 'soak' ? '10000' : '0',
   };
-  const stack = await startStack({ modelBaseUrl: modelUrl!, otlpEndpoint: sink.endpoint, env: config });
+  const stack = await startStack({
+    modelBaseUrl: modelUrl!,
+    otlpEndpoint: sink.endpoint,
+    env: config,
+  });
   const submitter = new RunSubmitter(stack.nc, stack.js, stack.names);
   submitter.start();
 
@@ -50,7 +60,12 @@ async function main(argv: string[]): Promise<void> {
     startedAt,
     mode,
     machine: machine(),
-    config: { ...config, traceSampleRatio: TRACE_SAMPLE_RATIO, postgresSynchronousCommit: pgSetting('synchronous_commit'), jetstreamStorage: 'file' },
+    config: {
+      ...config,
+      traceSampleRatio: TRACE_SAMPLE_RATIO,
+      postgresSynchronousCommit: pgSetting('synchronous_commit'),
+      jetstreamStorage: 'file',
+    },
     peers: PEERS,
   };
   try {
@@ -65,13 +80,22 @@ async function main(argv: string[]): Promise<void> {
     }
     if (mode === 'scaling') {
       log('(d) scaling: sleep 50 ms, pool concurrency 16 per replica, 1 then 2 replicas');
-      results.scaling = await scaling(stack, submitter, { sleepMs: 50, poolConcurrency: 16, runs: arg('--runs', 300), inFlight: 96 });
+      results.scaling = await scaling(stack, submitter, {
+        sleepMs: 50,
+        poolConcurrency: 16,
+        runs: arg('--runs', 300),
+        inFlight: 96,
+      });
     }
     if (mode === 'soak') {
       const minutes = arg('--minutes', 10);
       const rate = arg('--rate', 40);
       log(`(e) soak: ${rate} runs/s for ${minutes} min`);
-      results.soak = await soak(stack, submitter, { durationS: minutes * 60, ratePerS: rate, statsIntervalMs: 10_000 });
+      results.soak = await soak(stack, submitter, {
+        durationS: minutes * 60,
+        ratePerS: rate,
+        statsIntervalMs: 10_000,
+      });
     }
   } finally {
     submitter.stop();
@@ -104,7 +128,11 @@ function machine(): BenchResults['machine'] {
 
 function pgSetting(name: string): string {
   try {
-    return execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-Atc', `SHOW ${name}`], { encoding: 'utf8' }).trim();
+    return execFileSync(
+      'psql',
+      ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-Atc', `SHOW ${name}`],
+      { encoding: 'utf8' },
+    ).trim();
   } catch {
     return '?';
   }

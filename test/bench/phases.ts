@@ -10,7 +10,11 @@ const PROMPT = 'agent-run-10: five decisions, five no-op tool calls';
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
 /** (a) runs one at a time after a warm-up. */
-export async function sequential(submitter: RunSubmitter, warmup: number, runs: number): Promise<NonNullable<BenchResults['sequential']>> {
+export async function sequential(
+  submitter: RunSubmitter,
+  warmup: number,
+  runs: number,
+): Promise<NonNullable<BenchResults['sequential']>> {
   for (let i = 0; i < warmup; i++) await submitter.submit(PROMPT, ['noop']);
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -23,7 +27,10 @@ export async function sequential(submitter: RunSubmitter, warmup: number, runs: 
     warmupRuns: warmup,
     runs,
     runLatencyMs,
-    stepOverheadMs: { p50: round(runLatencyMs.p50 / STEPS_PER_RUN, 3), p99: round(runLatencyMs.p99 / STEPS_PER_RUN, 3) },
+    stepOverheadMs: {
+      p50: round(runLatencyMs.p50 / STEPS_PER_RUN, 3),
+      p99: round(runLatencyMs.p99 / STEPS_PER_RUN, 3),
+    },
     samplesMs: samples,
   };
 }
@@ -34,7 +41,10 @@ export async function throughput(
   submitter: RunSubmitter,
   runs: number,
   inFlight: number,
-): Promise<{ throughput: NonNullable<BenchResults['throughput']>; cost: NonNullable<BenchResults['cost']> }> {
+): Promise<{
+  throughput: NonNullable<BenchResults['throughput']>;
+  cost: NonNullable<BenchResults['cost']>;
+}> {
   const pids = new Map([...stack.services].map(([name, h]) => [name, h.pid] as const));
   const before = cpuSnapshot(pids);
   const t0 = performance.now();
@@ -51,7 +61,9 @@ export async function throughput(
     buckets[b]! += 1;
   }
   const steps = ok.length * STEPS_PER_RUN;
-  const cpuSecondsByProcess = Object.fromEntries(Object.keys(after).map((k) => [k, round((after[k] ?? 0) - (before[k] ?? 0), 3)]));
+  const cpuSecondsByProcess = Object.fromEntries(
+    Object.keys(after).map((k) => [k, round((after[k] ?? 0) - (before[k] ?? 0), 3)]),
+  );
   const totalCpu = Object.values(cpuSecondsByProcess).reduce((a, b) => a + b, 0);
   const samplesMs = ok.map((o) => round(o.latencyMs, 3));
   return {
@@ -71,7 +83,9 @@ export async function throughput(
       steps,
       cpuSecondsPer1kSteps: round((totalCpu / steps) * 1000, 3),
       cpuSecondsByProcess,
-      peakRssMiBByService: Object.fromEntries([...pids].map(([name, pid]) => [name, peakRssMiB(pid)])),
+      peakRssMiBByService: Object.fromEntries(
+        [...pids].map(([name, pid]) => [name, peakRssMiB(pid)]),
+      ),
     },
   };
 }
@@ -91,14 +105,23 @@ export async function scaling(
   }
   const results: NonNullable<BenchResults['scaling']>['results'][number][] = [];
   for (const replicas of [1, 2]) {
-    for (let r = 1; r <= replicas; r++) if (!stack.services.has(`tool-executor-${r}`)) await stack.start('tool-executor', `tool-executor-${r}`, env);
+    for (let r = 1; r <= replicas; r++)
+      if (!stack.services.has(`tool-executor-${r}`))
+        await stack.start('tool-executor', `tool-executor-${r}`, env);
     await submitter.submit(`sleep ${opts.sleepMs}`, ['sleep']); // warm the new replica
     const t0 = performance.now();
-    const outcomes = await runConcurrently(opts.runs, opts.inFlight, () => submitter.submit(`sleep ${opts.sleepMs}`, ['sleep']));
+    const outcomes = await runConcurrently(opts.runs, opts.inFlight, () =>
+      submitter.submit(`sleep ${opts.sleepMs}`, ['sleep']),
+    );
     const durationS = (performance.now() - t0) / 1000;
     const failed = outcomes.filter((o) => !o.ok).length;
     if (failed > 0) throw new Error(`${failed} scaling runs failed`);
-    results.push({ replicas, runs: opts.runs, durationS: round(durationS, 3), toolCallsPerS: round((opts.runs * 5) / durationS, 1) });
+    results.push({
+      replicas,
+      runs: opts.runs,
+      durationS: round(durationS, 3),
+      toolCallsPerS: round((opts.runs * 5) / durationS, 1),
+    });
   }
   return {
     toolSleepMs: opts.sleepMs,

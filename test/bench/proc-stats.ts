@@ -26,7 +26,11 @@ export function peakRssMiB(pid: number): number {
 /** Pids of processes matching `pgrep` arguments (empty when none). */
 export function pgrep(...args: string[]): number[] {
   try {
-    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', args, { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }

@@ -26,7 +26,14 @@ export interface BenchResults {
   readonly workload: 'agent-run-10';
   readonly startedAt: string;
   readonly mode: 'default' | 'smoke' | 'scaling' | 'soak';
-  readonly machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; postgres: string; natsServer: string };
+  readonly machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    node: string;
+    postgres: string;
+    natsServer: string;
+  };
   readonly config: Record<string, string | number | boolean>;
   /** (a) runs one at a time. Latencies in ms; steps per run = 10. */
   readonly sequential?: {
@@ -62,7 +69,12 @@ export interface BenchResults {
   readonly scaling?: {
     readonly toolSleepMs: number;
     readonly poolConcurrencyPerReplica: number;
-    readonly results: readonly { replicas: number; toolCallsPerS: number; runs: number; durationS: number }[];
+    readonly results: readonly {
+      replicas: number;
+      toolCallsPerS: number;
+      runs: number;
+      durationS: number;
+    }[];
     readonly speedup: number;
   };
   /** (e) steady rate for a long time: no growth, no failures. */
@@ -84,7 +96,25 @@ export interface BenchResults {
 
 /** Measured elsewhere on the same machine kind, same workload (issue 3, 2026-11-21). */
 export const PEERS: readonly PeerRow[] = [
-  { system: 'DBOS Transact 5.3 (Postgres)', stepP50Ms: 1.48, stepP99Ms: 2.49, stepsPerS: 1832, cpuSPer1kSteps: 0.9 },
-  { system: 'pg-boss 10.4 (Postgres queue, notify)', stepP50Ms: 1.7, stepP99Ms: 2.75, stepsPerS: 2807, cpuSPer1kSteps: 0.58 },
-  { system: 'Restate 1.7 (own log, RocksDB)', stepP50Ms: 1.12, stepP99Ms: 1.92, stepsPerS: 3998, cpuSPer1kSteps: 0.45 },
+  {
+    system: 'DBOS Transact 5.3 (Postgres)',
+    stepP50Ms: 1.48,
+    stepP99Ms: 2.49,
+    stepsPerS: 1832,
+    cpuSPer1kSteps: 0.9,
+  },
+  {
+    system: 'pg-boss 10.4 (Postgres queue, notify)',
+    stepP50Ms: 1.7,
+    stepP99Ms: 2.75,
+    stepsPerS: 2807,
+    cpuSPer1kSteps: 0.58,
+  },
+  {
+    system: 'Restate 1.7 (own log, RocksDB)',
+    stepP50Ms: 1.12,
+    stepP99Ms: 1.92,
+    stepsPerS: 3998,
+    cpuSPer1kSteps: 0.45,
+  },
 ];

@@ -53,7 +53,13 @@ export class RunSubmitter {
     const t0 = performance.now();
     await this.js.publish(
       this.names.subjects.runRequest.build(),
-      json.encode({ requestId, tenant: 'bench', input: { prompt }, tools, limits: { maxSteps: 10 } }),
+      json.encode({
+        requestId,
+        tenant: 'bench',
+        input: { prompt },
+        tools,
+        limits: { maxSteps: 10 },
+      }),
       { msgID: requestId },
     );
     const ok = await ended;

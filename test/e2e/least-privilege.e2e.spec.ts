@@ -88,10 +88,8 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
       timeoutMs: 30_000,
       description: 'RunCompleted with least-privilege credentials',
     });
-    const violations = [...stack.services.values()].filter((s) =>
-      /Permissions Violation/i.test(s.logs()),
-    );
+    const violations = [...stack.services.values()].filter((s) => /Violation/i.test(s.logs()));
     expect(violations.map((s) => s.name)).toEqual([]);
-    expect(nats.logs()).not.toMatch(/Permissions Violation/);
+    expect(nats.logs()).not.toMatch(/Violation/);
   });
 });

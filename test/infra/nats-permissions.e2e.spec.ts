@@ -175,12 +175,12 @@ describe('NATS permissions (infra/nats/auth.conf on a real server)', () => {
       js.consumers.get(names.streams.events, names.consumers.toolPool('default')),
       `$JS.API.CONSUMER.INFO.${names.streams.events}.${names.consumers.toolPool('default')}`,
     );
-    // Events come from the outbox only.
-    const forged = names.subjects.event.build('run', '_', 'RunCompleted', 'r1');
+    // It may not forge another service's events (a tool outcome).
+    const forged = names.subjects.event.build('toolcall', '_', 'ToolCallSucceeded', 'r1');
     await expectDenied(js.publish(forged, sc.encode('{}')), forged);
   });
 
-  it('only the outbox publishes events; the tool executor and planner receive theirs', async () => {
+  it('the outbox relays every event; a writer may publish only its own aggregate’s events', async () => {
     const outbox = await as('outbox');
     const requested = names.subjects.event.build('run', 'default', 'ToolCallRequested', 'r2');
     const succeeded = names.subjects.event.build('toolcall', '_', 'ToolCallSucceeded', 'r2');
@@ -214,6 +214,24 @@ describe('NATS permissions (infra/nats/auth.conf on a real server)', () => {
     const outcome = await results.next({ expires: 5000 });
     expect(outcome?.subject).toBe(succeeded);
     expect(await outcome!.ackAck()).toBe(true);
+
+    // Fast path: each writer publishes its own stream's events, and nobody else's.
+    const runEvent = names.subjects.event.build('run', '_', 'RunCompleted', 'r3');
+    const toolEvent = names.subjects.event.build('toolcall', '_', 'ToolCallSucceeded', 'r3');
+    const budgetEvent = names.subjects.event.build('budget', '_', 'BudgetReserved', 'r3');
+    expect((await planner.jetstream().publish(runEvent, sc.encode('{}'))).stream).toBe(
+      names.streams.events,
+    );
+    await expectDenied(planner.jetstream().publish(toolEvent, sc.encode('{}')), toolEvent);
+    expect((await executor.jetstream().publish(toolEvent, sc.encode('{}'))).stream).toBe(
+      names.streams.events,
+    );
+    await expectDenied(executor.jetstream().publish(requested, sc.encode('{}')), requested);
+    const guard = await as('budget-guard');
+    expect((await guard.jetstream().publish(budgetEvent, sc.encode('{}'))).stream).toBe(
+      names.streams.events,
+    );
+    await expectDenied(guard.jetstream().publish(runEvent, sc.encode('{}')), runEvent);
   });
 
   it('the budget guard can answer requests but not publish elsewhere', async () => {

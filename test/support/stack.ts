@@ -35,7 +35,11 @@ export interface KeelStack {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly services: Map<string, ServiceHandle>;
-  start(service: ServiceName, instance?: string, extraEnv?: Record<string, string>): Promise<ServiceHandle>;
+  start(
+    service: ServiceName,
+    instance?: string,
+    extraEnv?: Record<string, string>,
+  ): Promise<ServiceHandle>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +51,8 @@ export async function startStack(opts: {
   serviceEnv?: (service: ServiceName) => Record<string, string>;
   services?: readonly ServiceName[];
   onFail?: () => void;
+  /** Node options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
+  nodeArgs?: string[];
   /** Another NATS server, and how the test itself connects to it. */
   nats?: { url: string; prefix: string; user: string; pass: string; inboxPrefix: string };
 }): Promise<KeelStack> {
@@ -80,10 +86,15 @@ export async function startStack(opts: {
   });
   const services = new Map<string, ServiceHandle>();
 
-  const start = async (service: ServiceName, instance: string = service, extraEnv: Record<string, string> = {}) => {
+  const start = async (
+    service: ServiceName,
+    instance: string = service,
+    extraEnv: Record<string, string> = {},
+  ) => {
     const handle = spawnService({
       name: instance,
       entry: entryOf(service),
+      ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
       env: { ...env, ...opts.serviceEnv?.(service), ...extraEnv },
       ...(process.env.KEEL_E2E_LOG_DIR ? { logDir: process.env.KEEL_E2E_LOG_DIR } : {}),
     });

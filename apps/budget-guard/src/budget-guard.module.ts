@@ -5,12 +5,21 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import type { NatsConnection } from 'nats';
+import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { ReserveBudgetRequest, SettleBudgetRequest, type KeelNames } from '@keel/contracts';
-import { MessagingModule, NATS_CONNECTION, serveJson } from '@keel/messaging';
-import { type BaseConfig, KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { JETSTREAM, MessagingModule, NATS_CONNECTION, serveJson } from '@keel/messaging';
+import {
+  AggregateCache,
+  type BaseConfig,
+  FastPublisher,
+  KeelCoreModule,
+  LOGGER,
+  NAMES,
+  PG_POOL,
+} from '@keel/runtime';
+import type { BudgetState } from '@keel/budget-domain';
 import { reserve, settle } from './budget-handlers';
 
 /** Answers reserve/settle requests in a queue group, so replicas share them. */
@@ -18,6 +27,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
   private handles: { stop(): Promise<void> }[] = [];
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(JETSTREAM) private readonly js: JetStreamClient,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
@@ -25,17 +35,22 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     const { nc, pool, names, log } = this;
+    const deps = {
+      pool,
+      cache: new AggregateCache<BudgetState>(),
+      publisher: new FastPublisher(this.js, names),
+    };
     this.handles = [
       serveJson(nc, names.subjects.budgetReserve.pattern, {
         queue: 'budget-guard',
         schema: ReserveBudgetRequest,
-        handler: (req) => reserve(pool, req),
+        handler: (req) => reserve(deps, req),
         logger: log,
       }),
       serveJson(nc, names.subjects.budgetSettle.pattern, {
         queue: 'budget-guard',
         schema: SettleBudgetRequest,
-        handler: (req) => settle(pool, req),
+        handler: (req) => settle(deps, req),
         logger: log,
       }),
     ];

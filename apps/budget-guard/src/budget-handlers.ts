@@ -14,51 +14,70 @@ import {
   initialBudgetState,
   type BudgetState,
 } from '@keel/budget-domain';
-import { newEventMetadata, runStep, type AggregateSpec } from '@keel/runtime';
+import {
+  type AggregateCache,
+  newEventMetadata,
+  runStep,
+  type AggregateSpec,
+  type FastPublisher,
+} from '@keel/runtime';
 
 const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = {
   initial: initialBudgetState,
   evolve: evolveBudget,
 };
 
+export interface BudgetDeps {
+  readonly pool: Pool;
+  readonly cache: AggregateCache<BudgetState>;
+  readonly publisher: FastPublisher;
+}
+
+const metadataFor = (req: { runId: string; tenant: string; reservationId: string }) => () =>
+  newEventMetadata({
+    runId: req.runId,
+    tenant: req.tenant,
+    causationId: req.reservationId,
+    producer: 'budget-guard',
+  });
+
 /**
- * Reserve before spend. The decision and its event commit in one transaction
- * with an expected version, so concurrent requests (from any number of guard
- * replicas) are serialised per run: a loser re-reads and decides again, and
- * the guard never grants more than the budget holds. The reply is sent only
- * after the commit.
+ * Reserve before spend (and settle the previous step in the same statement).
+ * The decision and its events commit with an expected version, so concurrent
+ * requests (from any number of guard replicas) are serialised per run: a
+ * loser re-reads and decides again, and the guard never grants more than the
+ * budget holds. The reply is sent only after the commit.
  */
-export async function reserve(pool: Pool, req: ReserveBudgetRequest): Promise<ReserveBudgetReply> {
-  const { result } = await runStep(pool, budgetAggregate, {
+export async function reserve(
+  deps: BudgetDeps,
+  req: ReserveBudgetRequest,
+): Promise<ReserveBudgetReply> {
+  const { result, records } = await runStep(deps.pool, budgetAggregate, {
     streamId: streamIds.budget(req.runId),
     decide: (s) => {
-      const { events, outcome } = decideReserve(s, req);
-      return { events, result: outcome };
+      const settled = req.settle ? decideSettle(s, { runId: req.runId, ...req.settle }) : [];
+      const { events, outcome } = decideReserve(settled.reduce(evolveBudget, s), req);
+      return { events: [...settled, ...events], result: outcome };
     },
-    metadata: () =>
-      newEventMetadata({
-        runId: req.runId,
-        tenant: req.tenant,
-        causationId: req.reservationId,
-        producer: 'budget-guard',
-      }),
+    metadata: metadataFor(req),
+    cache: deps.cache,
     maxAttempts: 20,
   });
+  deps.publisher.publish(records);
   return { ...result, limitTokens: req.limitTokens };
 }
 
-export async function settle(pool: Pool, req: SettleBudgetRequest): Promise<SettleBudgetReply> {
-  await runStep(pool, budgetAggregate, {
+export async function settle(
+  deps: BudgetDeps,
+  req: SettleBudgetRequest,
+): Promise<SettleBudgetReply> {
+  const { records } = await runStep(deps.pool, budgetAggregate, {
     streamId: streamIds.budget(req.runId),
     decide: (s) => ({ events: decideSettle(s, req), result: undefined }),
-    metadata: () =>
-      newEventMetadata({
-        runId: req.runId,
-        tenant: req.tenant,
-        causationId: req.reservationId,
-        producer: 'budget-guard',
-      }),
+    metadata: metadataFor(req),
+    cache: deps.cache,
     maxAttempts: 20,
   });
+  deps.publisher.publish(records);
   return { status: 'settled' };
 }

@@ -3,4 +3,10 @@ import 'reflect-metadata';
 import { BaseConfig, runService } from '@keel/runtime';
 import { BudgetGuardModule } from './budget-guard.module';
 
-runService({ name: 'budget-guard', config: BaseConfig, module: BudgetGuardModule.forRoot, env: process.env, telemetry });
+runService({
+  name: 'budget-guard',
+  config: BaseConfig,
+  module: (config, logger) => BudgetGuardModule.forRoot(config, logger),
+  env: process.env,
+  telemetry,
+});

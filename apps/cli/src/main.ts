@@ -27,7 +27,11 @@ async function main(argv: string[]): Promise<number> {
         const i = rest.indexOf(name);
         return i >= 0 ? (rest[i + 1] ?? fallback) : fallback;
       };
-      return modelServer({ port: Number(opt('--port', '8080')), script: opt('--script', 'demo'), host: opt('--host', '0.0.0.0') });
+      return modelServer({
+        port: Number(opt('--port', '8080')),
+        script: opt('--script', 'demo'),
+        host: opt('--host', '0.0.0.0'),
+      });
     }
     case '-h':
     case '--help':

@@ -4,4 +4,10 @@ import { runService } from '@keel/runtime';
 import { OutboxConfig } from './config';
 import { OutboxModule } from './outbox.module';
 
-runService({ name: 'outbox', config: OutboxConfig, module: OutboxModule.forRoot, env: process.env, telemetry });
+runService({
+  name: 'outbox',
+  config: OutboxConfig,
+  module: (config, logger) => OutboxModule.forRoot(config, logger),
+  env: process.env,
+  telemetry,
+});

@@ -12,7 +12,7 @@ import {
   type RawRecordedEvent,
 } from '@keel/event-store';
 import { publishJson } from '@keel/messaging';
-import { headersForEvent, subjectForEvent } from '@keel/runtime';
+import { headersForEvent, relayedPayload, subjectForEvent } from '@keel/runtime';
 
 const tracer = trace.getTracer('keel-outbox');
 
@@ -126,7 +126,7 @@ export class Relay {
           'keel.event.type': e.type,
         });
         try {
-          return await publishJson(this.o.js, subject, toPayload(e), {
+          return await publishJson(this.o.js, subject, relayedPayload(e), {
             msgId: String(e.metadata.eventId),
             headers: headersForEvent(e),
           });
@@ -186,17 +186,4 @@ export class Relay {
       this.wake = done;
     });
   }
-}
-
-function toPayload(e: RawRecordedEvent): Record<string, unknown> {
-  return {
-    streamId: e.streamId,
-    streamVersion: e.streamVersion,
-    globalPosition: e.globalPosition.toString(),
-    type: e.type,
-    schemaVersion: e.schemaVersion,
-    data: e.data,
-    metadata: e.metadata,
-    recordedAt: e.createdAt.toISOString(),
-  };
 }

@@ -4,4 +4,10 @@ import { runService } from '@keel/runtime';
 import { PlannerConfig } from './config';
 import { PlannerModule } from './planner.module';
 
-runService({ name: 'planner', config: PlannerConfig, module: PlannerModule.forRoot, env: process.env, telemetry });
+runService({
+  name: 'planner',
+  config: PlannerConfig,
+  module: (config, logger) => PlannerModule.forRoot(config, logger),
+  env: process.env,
+  telemetry,
+});

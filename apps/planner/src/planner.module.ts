@@ -1,10 +1,19 @@
 import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
-import type { NatsConnection } from 'nats';
+import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, MessagingModule, NATS_CONNECTION } from '@keel/messaging';
-import { KeelCoreModule, LOGGER, NAMES, PG_POOL, plannerConsumers } from '@keel/runtime';
+import { ConsumerHost, JETSTREAM, MessagingModule, NATS_CONNECTION } from '@keel/messaging';
+import {
+  AggregateCache,
+  FastPublisher,
+  KeelCoreModule,
+  LOGGER,
+  NAMES,
+  PG_POOL,
+  plannerConsumers,
+} from '@keel/runtime';
+import type { RunState } from '@keel/run-domain';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import { BudgetClient } from './budget/budget-client';
 import { PLANNER_CONFIG, type PlannerConfig } from './config';
@@ -19,14 +28,13 @@ const RUN_DRIVER = Symbol('RUN_DRIVER');
 class PlannerConsumers implements OnApplicationBootstrap {
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
-    @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(RUN_DRIVER) private readonly driver: RunDriver,
     @Inject(PLANNER_CONFIG) private readonly config: PlannerConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const { names, pool, driver, config } = this;
+    const { names, driver, config } = this;
     const defaults = {
       maxSteps: config.KEEL_RUN_MAX_STEPS,
       maxToolCalls: config.KEEL_RUN_MAX_TOOL_CALLS,
@@ -39,12 +47,12 @@ class PlannerConsumers implements OnApplicationBootstrap {
       ...consumers.ingress,
       concurrency,
       maxPayloadBytes: RUN_REQUEST_MAX_BYTES,
-      handler: runRequestHandler({ pool, names, driver, defaults }),
+      handler: runRequestHandler({ names, driver, defaults }),
     });
     await this.host.start({
       ...consumers.toolResults,
       concurrency,
-      handler: toolOutcomeHandler({ pool, driver }),
+      handler: toolOutcomeHandler({ driver }),
     });
   }
 }
@@ -62,11 +70,19 @@ export class PlannerModule {
         { provide: PLANNER_CONFIG, useValue: config },
         {
           provide: RUN_DRIVER,
-          inject: [PG_POOL, NATS_CONNECTION, NAMES, LOGGER],
-          useFactory: (pool: Pool, nc: NatsConnection, names: KeelNames, log: Logger) =>
+          inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER],
+          useFactory: (
+            pool: Pool,
+            nc: NatsConnection,
+            js: JetStreamClient,
+            names: KeelNames,
+            log: Logger,
+          ) =>
             new RunDriver({
               pool,
               log,
+              cache: new AggregateCache<RunState>(),
+              publisher: new FastPublisher(js, names),
               tools: new ToolRegistry(builtinTools),
               budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
               model: new OpenAiChatModel(

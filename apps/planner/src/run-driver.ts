@@ -1,66 +1,109 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { streamIds, type ErrorInfo, type RunEvent } from '@keel/contracts';
+import type { InboxEntry } from '@keel/event-store';
+import { ConcurrencyError } from '@keel/event-store';
 import { RetryableError } from '@keel/messaging';
 import {
   buildTranscript,
   decideFailRun,
   decideModelDecision,
+  evolveRun,
   nextAction,
   PROMPT_VERSION,
   type ActiveRunState,
   type RunState,
 } from '@keel/run-domain';
-import { loadAggregate, newEventMetadata, runStep } from '@keel/runtime';
+import {
+  commitStep,
+  loadAggregate,
+  newEventMetadata,
+  type AggregateCache,
+  type FastPublisher,
+} from '@keel/runtime';
 import type { ToolRegistry } from '@keel/tools';
 import type { BudgetClient } from './budget/budget-client';
 import { toDecision } from './model/decision';
-import { ModelCallError, type ModelClient, type ToolSpec } from './model/model-client';
+import {
+  ModelCallError,
+  type ModelClient,
+  type ModelReply,
+  type ToolSpec,
+} from './model/model-client';
 import { runAggregate } from './run-aggregate';
 
 /** Safety net against a bug looping forever inside one delivery; real limits are in the run. */
 const MAX_ITERATIONS_PER_DELIVERY = 1000;
+const MAX_CONFLICT_RETRIES = 5;
+
+export interface DriverDeps {
+  readonly pool: Pool;
+  readonly model: ModelClient;
+  readonly budget: BudgetClient;
+  readonly tools: ToolRegistry;
+  readonly log: Logger;
+  readonly cache: AggregateCache<RunState>;
+  readonly publisher: FastPublisher;
+  readonly maxOutputTokens: number;
+}
+
+/** What a delivery brings: events to record (decided from the state) and its inbox entry. */
+export interface DriveInput {
+  readonly decide?: (state: RunState) => RunEvent[];
+  readonly inbox?: InboxEntry;
+}
 
 /**
- * Drives one run forward from whatever its stream says is pending: it calls the
- * model (budget reserved first) and records each decision, until the run must
- * wait for tools or is finished. Safe to call any number of times, from any
- * replica: every step is decided from the recorded state and appended with an
- * expected version, so a repeat or a concurrent drive records nothing twice.
+ * Drives one run forward from whatever its stream says is pending: it records
+ * the delivery's input, and while the next action is a model call it reserves
+ * budget, calls the model and records the decision — until the run must wait
+ * for tools or is finished.
+ *
+ * The input's events are committed together with the next decision (one
+ * statement: inbox row + events), so a tool round costs one commit here. That
+ * is safe: the input is already durable in its own stream (the tool call's),
+ * and the message is acked only after this commit.
+ *
+ * Safe to call any number of times, from any replica: every step is decided
+ * from the recorded state and appended with an expected version; a conflict
+ * re-reads the stream and decides again, and deciders ignore repeats.
  */
 export class RunDriver {
-  constructor(
-    private readonly deps: {
-      pool: Pool;
-      model: ModelClient;
-      budget: BudgetClient;
-      tools: ToolRegistry;
-      log: Logger;
-      maxOutputTokens: number;
-    },
-  ) {}
+  constructor(private readonly deps: DriverDeps) {}
 
-  async drive(runId: string, causationId: string): Promise<RunState> {
+  async drive(runId: string, causationId: string, input: DriveInput = {}): Promise<RunState> {
+    let conflicts = 0;
+    let { decide, inbox } = input;
     const streamId = streamIds.run(runId);
     for (let i = 0; i < MAX_ITERATIONS_PER_DELIVERY; i++) {
-      const { state } = await loadAggregate(this.deps.pool, runAggregate, streamId);
+      const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+      const inputEvents = decide ? decide(entry.state) : [];
+      const state = inputEvents.reduce(evolveRun, entry.state);
       const action = nextAction(state);
-      switch (action.kind) {
-        case 'finished':
-        case 'wait_for_tools':
-          return state;
-        case 'fail':
-          if (state.status === 'none') return state;
-          await this.record(state, causationId, (s) => decideFailRun(s, action.error));
-          continue;
-        case 'call_model':
-          if (state.status === 'none') return state;
-          await this.modelStep(state, action.step, causationId);
-          continue;
-        default: {
-          const unreachable: never = action;
-          return unreachable;
-        }
+      let events: RunEvent[] = inputEvents;
+      let settle: (() => Promise<void>) | undefined;
+      if (action.kind === 'call_model' && state.status !== 'none') {
+        const step = await this.modelStep(state, action.step);
+        events = [...inputEvents, ...step.events];
+        settle = step.settle;
+      } else if (action.kind === 'fail' && state.status !== 'none') {
+        events = [...inputEvents, ...decideFailRun(state, action.error)];
+      }
+      try {
+        const done = await commitStep(this.deps.pool, runAggregate, streamId, entry, events, {
+          metadata: () => this.metadata(state, causationId),
+          cache: this.deps.cache,
+          ...(inbox ? { inbox } : {}),
+        });
+        this.deps.publisher.publish(done.records);
+        if (settle) void settle();
+        // The input is recorded (or was, by an earlier delivery): from here on, drive from the state.
+        decide = undefined;
+        inbox = undefined;
+        if (!done.duplicate && (action.kind === 'finished' || action.kind === 'wait_for_tools'))
+          return done.entry.state;
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
       }
     }
     throw new Error(
@@ -68,25 +111,34 @@ export class RunDriver {
     );
   }
 
-  private async modelStep(state: ActiveRunState, step: number, causationId: string): Promise<void> {
+  /**
+   * Reserve (settling the previous step's reservation in the same request),
+   * call the model, validate its reply into a decision. Returns the events to
+   * record and, for a final decision, a settle to send after the commit.
+   */
+  private async modelStep(
+    state: ActiveRunState,
+    step: number,
+  ): Promise<{ events: RunEvent[]; settle?: () => Promise<void> }> {
     const { budget, model, tools, log } = this.deps;
     const messages = buildTranscript(state);
     const reservationId = `${state.runId}:${step}`;
-    const estimate = Math.ceil(JSON.stringify(messages).length / 4) + this.deps.maxOutputTokens;
+    const previous = state.history.findLast((h) => h.kind === 'decision');
     const grant = await budget.reserve({
       runId: state.runId,
       tenant: state.tenant,
       reservationId,
-      tokens: estimate,
+      tokens: Math.ceil(JSON.stringify(messages).length / 4) + this.deps.maxOutputTokens,
       limitTokens: state.limits.maxTokens,
+      ...(previous?.kind === 'decision'
+        ? { settle: { reservationId: `${state.runId}:${previous.step}`, usage: previous.usage } }
+        : {}),
     });
-    if (grant.status === 'exhausted') {
-      await this.record(state, causationId, (s) =>
-        decideFailRun(s, { code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false }),
-      );
-      return;
-    }
-    let reply;
+    const fail = (error: ErrorInfo) => ({ events: decideFailRun(state, error) });
+    if (grant.status === 'exhausted')
+      return fail({ code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false });
+
+    let reply: ModelReply;
     try {
       reply = await model.complete({
         messages,
@@ -102,42 +154,37 @@ export class RunDriver {
           ...(err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}),
         });
       }
-      const error: ErrorInfo =
+      return fail(
         err instanceof ModelCallError
           ? { code: err.code, message: err.message, retryable: false }
-          : { code: 'MODEL_ERROR', message: String(err), retryable: false };
-      await this.record(state, causationId, (s) => decideFailRun(s, error));
-      return;
+          : { code: 'MODEL_ERROR', message: String(err), retryable: false },
+      );
     }
     let decision;
     try {
       decision = toDecision(reply.reply, state.runId, step);
     } catch (err) {
       const e = err as ModelCallError;
-      await this.record(state, causationId, (s) =>
-        decideFailRun(s, { code: e.code, message: e.message, retryable: false }),
-      );
-      return;
+      return fail({ code: e.code, message: e.message, retryable: false });
     }
-    await Promise.all([
-      budget.settle({
-        runId: state.runId,
-        tenant: state.tenant,
-        reservationId,
-        usage: reply.usage,
-      }),
-      this.record(state, causationId, (s) =>
-        decideModelDecision(s, {
-          step,
-          decision,
-          usage: reply.usage,
-          model: reply.model,
-          promptVersion: PROMPT_VERSION,
-          latencyMs: Math.round(reply.latencyMs * 1000) / 1000,
-          poolOf: (t) => tools.poolOf(t),
-        }),
-      ),
-    ]);
+    const events = decideModelDecision(state, {
+      step,
+      decision,
+      usage: reply.usage,
+      model: reply.model,
+      promptVersion: PROMPT_VERSION,
+      latencyMs: Math.round(reply.latencyMs * 1000) / 1000,
+      poolOf: (t) => tools.poolOf(t),
+    });
+    // The run may end with this decision (a final answer, a final tool round, a limit):
+    // then no later reserve carries its settlement, so send it on its own after the commit.
+    const settle = () =>
+      budget
+        .settle({ runId: state.runId, tenant: state.tenant, reservationId, usage: reply.usage })
+        .catch((err: unknown) =>
+          log.warn({ err: String(err) }, 'budget settle failed; the guard keeps the reservation'),
+        );
+    return { events, settle: decision.kind === 'final' || decision.final ? settle : undefined };
   }
 
   private toolSpec(name: string): ToolSpec {
@@ -145,21 +192,13 @@ export class RunDriver {
     return { name, description: t.description, parameters: this.deps.tools.inputJsonSchema(name) };
   }
 
-  private async record(
-    state: ActiveRunState,
-    causationId: string,
-    decide: (s: RunState) => RunEvent[],
-  ): Promise<void> {
-    await runStep(this.deps.pool, runAggregate, {
-      streamId: streamIds.run(state.runId),
-      decide: (s) => ({ events: decide(s), result: undefined }),
-      metadata: () =>
-        newEventMetadata({
-          runId: state.runId,
-          tenant: state.tenant,
-          causationId,
-          producer: 'planner',
-        }),
+  private metadata(state: RunState, causationId: string) {
+    if (state.status === 'none') throw new Error('no run to record for');
+    return newEventMetadata({
+      runId: state.runId,
+      tenant: state.tenant,
+      causationId,
+      producer: 'planner',
     });
   }
 }

@@ -4,4 +4,10 @@ import { runService } from '@keel/runtime';
 import { ToolExecutorConfig } from './config';
 import { ToolExecutorModule } from './tool-executor.module';
 
-runService({ name: 'tool-executor', config: ToolExecutorConfig, module: ToolExecutorModule.forRoot, env: process.env, telemetry });
+runService({
+  name: 'tool-executor',
+  config: ToolExecutorConfig,
+  module: (config, logger) => ToolExecutorModule.forRoot(config, logger),
+  env: process.env,
+  telemetry,
+});

@@ -1,5 +1,5 @@
-import type { Pool } from 'pg';
 import { trace } from '@opentelemetry/api';
+import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import {
   RelayedEvent,
@@ -8,23 +8,37 @@ import {
   type ErrorInfo,
   type ToolCallEvent,
 } from '@keel/contracts';
-import { appendToStream, ConcurrencyError, readStream } from '@keel/event-store';
+import { appendToStream, ConcurrencyError, streamVersion } from '@keel/event-store';
 import { parseJson, TerminalError, type Disposition, type InboundMessage } from '@keel/messaging';
-import { newEventMetadata } from '@keel/runtime';
+import { newEventMetadata, type FastPublisher } from '@keel/runtime';
 import { withLogContext } from '@keel/telemetry';
-import type { ToolRegistry } from '@keel/tools';
+import { SideEffect, type ToolRegistry } from '@keel/tools';
+import type { CapabilityCache } from './capability-cache';
 import { executeTool } from './execute-tool';
+
+export interface ToolCallDeps {
+  readonly pool: Pool;
+  readonly tools: ToolRegistry;
+  readonly log: Logger;
+  readonly capabilities: CapabilityCache;
+  readonly publisher: FastPublisher;
+}
 
 /**
  * Runs one requested tool call. The call's own stream (`toolcall:<callId>`) is
  * the dedupe record: its outcome is appended with expected version 0, so a
- * redelivery or a second replica finds it recorded and does nothing.
+ * redelivery or a second replica can never record it twice.
+ *
+ * Before executing, the stream is checked for an outcome when the message is
+ * a redelivery or the tool is not read-only (a read-only tool's first delivery
+ * skips the check: running it twice is harmless, and its second outcome is
+ * refused by the append).
  *
  * The runtime authorises every call against the run's capability (the tools
  * listed in its RunRequested event) — never the model. A call outside it is
  * rejected and recorded, not executed.
  */
-export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Logger }) {
+export function toolCallHandler(deps: ToolCallDeps) {
   return async (msg: InboundMessage): Promise<Disposition> => {
     const relayed = parseJson(msg, RelayedEvent);
     const event = upcastEvent(relayed.type, relayed.schemaVersion, relayed.data);
@@ -39,7 +53,10 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
       ?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': tool, 'keel.step': step });
 
     return withLogContext({ runId, step }, async () => {
-      if ((await readStream(deps.pool, streamId)).length > 0) return { kind: 'ack' }; // already decided
+      const readOnly = deps.tools.has(tool) && deps.tools.get(tool).sideEffect === SideEffect.Read;
+      if ((msg.deliveries > 1 || !readOnly) && (await streamVersion(deps.pool, streamId)) > 0) {
+        return { kind: 'ack' }; // already decided
+      }
 
       const common = { runId, callId, step, tool };
       let outcome: ToolCallEvent;
@@ -66,7 +83,7 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
         deps.log.warn({ tool, code: outcome.data.error.code }, 'tool call did not succeed');
 
       try {
-        await appendToStream(deps.pool, streamId, 0, [
+        const { records } = await appendToStream(deps.pool, streamId, 0, [
           {
             ...outcome,
             metadata: newEventMetadata({
@@ -77,6 +94,7 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
             }),
           },
         ]);
+        deps.publisher.publish(records);
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err; // another replica recorded it first
       }
@@ -86,25 +104,23 @@ export function toolCallHandler(deps: { pool: Pool; tools: ToolRegistry; log: Lo
 }
 
 async function authorise(
-  deps: { pool: Pool; tools: ToolRegistry },
+  deps: ToolCallDeps,
   runId: string,
   tool: string,
 ): Promise<ErrorInfo | undefined> {
-  const [first] = await readStream(deps.pool, streamIds.run(runId), { toVersion: 1 });
-  if (!first || first.type !== 'RunRequested') {
+  const allowed = await deps.capabilities.toolsOf(runId);
+  if (!allowed)
     return {
       code: 'RUN_UNKNOWN',
       message: `no run ${runId} to authorise against`,
       retryable: false,
     };
-  }
-  if (!first.data.capability.tools.includes(tool)) {
+  if (!allowed.has(tool))
     return {
       code: 'NOT_PERMITTED',
       message: `tool '${tool}' is outside this run's capability`,
       retryable: false,
     };
-  }
   if (!deps.tools.has(tool))
     return {
       code: 'UNKNOWN_TOOL',

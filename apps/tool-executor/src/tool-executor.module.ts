@@ -2,8 +2,17 @@ import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from 
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, MessagingModule } from '@keel/messaging';
-import { KeelCoreModule, LOGGER, NAMES, PG_POOL, toolPoolConsumer } from '@keel/runtime';
+import { ConsumerHost, JETSTREAM, MessagingModule } from '@keel/messaging';
+import type { JetStreamClient } from 'nats';
+import { CapabilityCache } from './capability-cache';
+import {
+  FastPublisher,
+  KeelCoreModule,
+  LOGGER,
+  NAMES,
+  PG_POOL,
+  toolPoolConsumer,
+} from '@keel/runtime';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import type { ToolExecutorConfig } from './config';
 import { toolCallHandler } from './tool-call.handler';
@@ -17,12 +26,15 @@ class PoolConsumers implements OnApplicationBootstrap {
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
+    @Inject(JETSTREAM) private readonly js: JetStreamClient,
     @Inject(REGISTRY) private readonly tools: ToolRegistry,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: ToolExecutorConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    const capabilities = new CapabilityCache(this.pool);
+    const publisher = new FastPublisher(this.js, this.names);
     for (const poolName of this.tools.pools()) {
       await this.host.start({
         ...toolPoolConsumer(this.names, poolName),
@@ -31,6 +43,8 @@ class PoolConsumers implements OnApplicationBootstrap {
           pool: this.pool,
           tools: this.tools,
           log: this.log.child({ pool: poolName }),
+          capabilities,
+          publisher,
         }),
       });
     }

@@ -16,6 +16,8 @@ export const ReserveBudgetRequest = z.object({
   tokens: z.number().int().min(0),
   /** The run's token limit, from its RunRequested event. */
   limitTokens: z.number().int().min(1),
+  /** Settle the previous step's reservation in the same guard transaction (one hop instead of two). */
+  settle: z.object({ reservationId: z.string().min(1).max(200), usage: Usage }).optional(),
   traceparent: z.string().optional(),
 });
 export type ReserveBudgetRequest = z.infer<typeof ReserveBudgetRequest>;

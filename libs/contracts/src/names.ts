@@ -70,7 +70,8 @@ export function keelNames(prefix: string) {
       runEvents: { pattern: `${prefix}.evt.run.>` },
       /** Every event of one type, e.g. every RunCompleted (for observers). */
       eventsOfType: {
-        pattern: (aggregate: Aggregate, type: string) => `${prefix}.evt.${aggregate}.*.${assertToken('type', type)}.*`,
+        pattern: (aggregate: Aggregate, type: string) =>
+          `${prefix}.evt.${aggregate}.*.${assertToken('type', type)}.*`,
       },
       /** Every event of one run (for following or replaying a single run). */
       eventsOfRun: {

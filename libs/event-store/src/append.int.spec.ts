@@ -134,4 +134,48 @@ describe('appendToStream / readStream', () => {
     expect(err).toMatchObject({ code: 'DUPLICATE_EVENT', eventId: a.event.metadata.eventId });
     await expect(streamVersion(pool, b.streamId)).resolves.toBe(0);
   });
+
+  describe('with an inbox entry (one statement: inbox row + events)', () => {
+    const inboxRows = async (messageId: string) =>
+      (
+        await pool.query('SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2', [
+          'c1',
+          messageId,
+        ])
+      ).rowCount;
+
+    it('records the message and appends the events together', async () => {
+      const { streamId, event } = runRequested();
+      const messageId = uuidv7();
+      const res = await appendToStream(pool, streamId, 0, [event], {
+        inbox: { consumer: 'c1', messageId },
+      });
+      expect(res.duplicate).toBeUndefined();
+      expect(res.records.map((r) => r.streamVersion)).toEqual([1]);
+      expect(await inboxRows(messageId)).toBe(1);
+    });
+
+    it('a redelivered message writes nothing and says duplicate', async () => {
+      const { streamId, event } = runRequested();
+      const messageId = uuidv7();
+      await appendToStream(pool, streamId, 0, [event], { inbox: { consumer: 'c1', messageId } });
+      const again = await appendToStream(pool, streamId, 1, [runCompleted(event.data.runId)], {
+        inbox: { consumer: 'c1', messageId },
+      });
+      expect(again).toMatchObject({ duplicate: true, records: [], nextExpectedVersion: 1 });
+      expect(await streamVersion(pool, streamId)).toBe(1);
+    });
+
+    it('a stale expected version throws ConcurrencyError and leaves no inbox row', async () => {
+      const { streamId, event } = runRequested();
+      await appendToStream(pool, streamId, 0, [event]);
+      const messageId = uuidv7();
+      await expect(
+        appendToStream(pool, streamId, 0, [runCompleted(event.data.runId)], {
+          inbox: { consumer: 'c1', messageId },
+        }),
+      ).rejects.toBeInstanceOf(ConcurrencyError);
+      expect(await inboxRows(messageId)).toBe(0);
+    });
+  });
 });

@@ -40,6 +40,40 @@ RETURNING global_position::text AS global_position, transaction_id::text AS tran
   stream_version, created_at`;
 
 /**
+ * The same append plus the inbox row of the message that caused it, in one
+ * statement (one round trip, its own transaction when autocommitted). The
+ * inbox row goes in only if the stream is at $2, and the events only if the
+ * inbox row was new: a redelivered message writes nothing.
+ */
+const APPEND_WITH_INBOX_SQL = `
+WITH head AS (
+  SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+), ib AS (
+  INSERT INTO inbox (consumer, message_id)
+  SELECT $8, $9 WHERE (SELECT version FROM head) = $2::int
+  ON CONFLICT DO NOTHING
+  RETURNING 1 AS ok
+), ins AS (
+  INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
+  SELECT e.event_id, $1, ($2::int + e.ord)::int, e.type, e.schema_version, e.data::jsonb, e.metadata::jsonb
+  FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[])
+         WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
+  WHERE EXISTS (SELECT 1 FROM ib)
+  ORDER BY e.ord
+  RETURNING global_position::text AS global_position, transaction_id::text AS transaction_id,
+    stream_version, created_at
+)
+SELECT (SELECT version FROM head) AS head_version, (SELECT count(*) FROM ib)::int AS inbox_new,
+  ins.global_position, ins.transaction_id, ins.stream_version, ins.created_at
+FROM (SELECT 1) AS one LEFT JOIN ins ON true`;
+
+/** The message whose handling this append records (see `appendToStream`). */
+export interface InboxEntry {
+  readonly consumer: string;
+  readonly messageId: string;
+}
+
+/**
  * Append `events` to `streamId` if the stream is at `expectedVersion` (its
  * current version; 0 = the stream must not exist yet). All or nothing.
  *
@@ -60,6 +94,7 @@ export async function appendToStream<E extends KeelEvent>(
   streamId: string,
   expectedVersion: number,
   events: readonly NewEvent<E>[],
+  options: { inbox?: InboxEntry } = {},
 ): Promise<AppendResult> {
   if (!streamId) throw new EventStoreArgumentError('streamId must not be empty');
   if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
@@ -67,26 +102,39 @@ export async function appendToStream<E extends KeelEvent>(
       `expectedVersion must be an integer >= 0, got ${expectedVersion}`,
     );
   }
-  if (events.length === 0) return { nextExpectedVersion: expectedVersion, records: [] };
+  const { inbox } = options;
+  if (events.length === 0 && !inbox) return { nextExpectedVersion: expectedVersion, records: [] };
 
   const valid = events.map((e, index) => validate(streamId, e, index));
+  const values = [
+    streamId,
+    expectedVersion,
+    valid.map((v) => v.metadata.eventId),
+    valid.map((v) => v.event.type),
+    valid.map((v) => currentSchemaVersion(v.event.type)),
+    valid.map((v) => JSON.stringify(v.event.data)),
+    valid.map((v) => JSON.stringify(v.metadata)),
+  ];
   let rows: AppendedRow[];
   try {
-    const res = await q.query<AppendedRow>({
-      name: 'keel_append',
-      text: APPEND_SQL,
-      values: [
-        streamId,
-        expectedVersion,
-        valid.map((v) => v.metadata.eventId),
-        valid.map((v) => v.event.type),
-        valid.map((v) => currentSchemaVersion(v.event.type)),
-        valid.map((v) => JSON.stringify(v.event.data)),
-        valid.map((v) => JSON.stringify(v.metadata)),
-      ],
-    });
-    rows = res.rows;
+    if (inbox) {
+      const res = await q.query<AppendedRow & { head_version: number; inbox_new: number }>({
+        name: 'keel_append_inbox',
+        text: APPEND_WITH_INBOX_SQL,
+        values: [...values, inbox.consumer, inbox.messageId],
+      });
+      const first = res.rows[0]!;
+      if (first.head_version !== expectedVersion)
+        throw new ConcurrencyError(streamId, expectedVersion);
+      if (first.inbox_new === 0)
+        return { nextExpectedVersion: expectedVersion, records: [], duplicate: true };
+      rows = res.rows.filter((r) => r.stream_version !== null);
+    } else {
+      const res = await q.query<AppendedRow>({ name: 'keel_append', text: APPEND_SQL, values });
+      rows = res.rows;
+    }
   } catch (err) {
+    if (err instanceof ConcurrencyError) throw err;
     const { code, constraint, detail } = pgErrorFields(err);
     if (code === '23505' && constraint === 'events_stream_version_unique') {
       throw new ConcurrencyError(streamId, expectedVersion, { cause: err });

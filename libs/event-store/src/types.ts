@@ -62,4 +62,6 @@ export interface AppendResult {
   /** The stream's version after the append: pass it as the next `expectedVersion`. */
   nextExpectedVersion: number;
   records: RecordedEvent[];
+  /** With an inbox entry: the message was already handled, nothing was written. */
+  duplicate?: boolean;
 }

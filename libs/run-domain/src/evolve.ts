@@ -31,7 +31,10 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
           inputTokens: core.usage.inputTokens + d.usage.inputTokens,
           outputTokens: core.usage.outputTokens + d.usage.outputTokens,
         },
-        history: [...core.history, { kind: 'decision', step: d.step, decision: d.decision }],
+        history: [
+          ...core.history,
+          { kind: 'decision', step: d.step, decision: d.decision, usage: d.usage },
+        ],
       };
       return d.decision.kind === 'tool_calls'
         ? {

@@ -21,7 +21,12 @@ export interface PendingCall {
 
 /** What the model has seen and done so far, in order: the basis of the next prompt. */
 export type HistoryEntry =
-  | { readonly kind: 'decision'; readonly step: number; readonly decision: ModelDecision }
+  | {
+      readonly kind: 'decision';
+      readonly step: number;
+      readonly decision: ModelDecision;
+      readonly usage: Usage;
+    }
   | {
       readonly kind: 'tool_result';
       readonly callId: string;

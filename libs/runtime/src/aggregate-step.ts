@@ -1,25 +1,25 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { EventMetadata, KeelEvent } from '@keel/contracts';
 import {
   appendToStream,
   ConcurrencyError,
-  markProcessed,
   readStream,
-  withTransaction,
+  type InboxEntry,
   type RecordedEvent,
 } from '@keel/event-store';
 
 /**
- * The transactional step every handler is built from:
- *   read the stream → fold state → (inbox check) → decide → append with the
- *   expected version → commit.
- * One PostgreSQL transaction, so the inbox row and the new events commit
- * together or not at all. The stream is read BEFORE the first write so the
- * transaction's xid is taken after the versions it appends against; that keeps
- * relay (xid) order equal to per-stream version order.
+ * The step every handler is built from:
+ *   state (cached, or folded from the stream) → decide → ONE statement that
+ *   inserts the inbox row and appends the events with the expected version.
+ * One round trip and one commit per step. The inbox row and the events commit
+ * together or not at all; a redelivered message writes nothing.
  *
- * A concurrent writer to the same stream makes the append fail with a
- * ConcurrencyError; the step is then re-run from the read, up to `maxAttempts`.
+ * The cache is only an optimisation: a stale entry (another replica wrote the
+ * stream) makes the append fail on its expected version; the entry is then
+ * dropped, the stream re-read and the step decided again, up to
+ * `maxAttempts`. Deciders must therefore be idempotent — they are: a repeated
+ * input returns `[]`.
  */
 
 export interface AggregateSpec<S, E extends KeelEvent> {
@@ -27,8 +27,38 @@ export interface AggregateSpec<S, E extends KeelEvent> {
   readonly evolve: (state: S, event: E) => S;
 }
 
+interface Entry<S> {
+  readonly state: S;
+  readonly version: number;
+}
+
+/** Per-process LRU of aggregate states by stream id. */
+export class AggregateCache<S> {
+  private readonly entries = new Map<string, Entry<S>>();
+  constructor(private readonly max = 10_000) {}
+
+  get(streamId: string): Entry<S> | undefined {
+    const e = this.entries.get(streamId);
+    if (e) {
+      this.entries.delete(streamId);
+      this.entries.set(streamId, e);
+    }
+    return e;
+  }
+
+  set(streamId: string, entry: Entry<S>): void {
+    this.entries.delete(streamId);
+    this.entries.set(streamId, entry);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  delete(streamId: string): void {
+    this.entries.delete(streamId);
+  }
+}
+
 export interface StepResult<S, R> {
-  /** `duplicate`: the inbox had already seen this message; nothing was decided. */
+  /** `duplicate`: the inbox had already seen this message; nothing was written. */
   readonly status: 'applied' | 'duplicate';
   readonly state: S;
   readonly version: number;
@@ -38,21 +68,58 @@ export interface StepResult<S, R> {
 
 export interface StepOptions<S, E extends KeelEvent, R> {
   readonly streamId: string;
-  readonly inbox?: { consumer: string; messageId: string };
+  readonly inbox?: InboxEntry;
   readonly decide: (state: S) => { events: E[]; result: R };
   readonly metadata: () => EventMetadata;
+  readonly cache?: AggregateCache<S>;
   readonly maxAttempts?: number;
 }
 
 export async function loadAggregate<S, E extends KeelEvent>(
-  q: Pool | PoolClient,
+  pool: Pool,
   spec: AggregateSpec<S, E>,
   streamId: string,
-): Promise<{ state: S; version: number }> {
-  const records = await readStream(q, streamId);
+  cache?: AggregateCache<S>,
+): Promise<Entry<S>> {
+  const cached = cache?.get(streamId);
+  if (cached) return cached;
+  const records = await readStream(pool, streamId);
   let state = spec.initial();
   for (const r of records) state = spec.evolve(state, r as unknown as E);
-  return { state, version: records.at(-1)?.streamVersion ?? 0 };
+  const entry = { state, version: records.at(-1)?.streamVersion ?? 0 };
+  cache?.set(streamId, entry);
+  return entry;
+}
+
+/** Append decided events (and the inbox row) at the entry's version; updates the cache. */
+export async function commitStep<S, E extends KeelEvent>(
+  pool: Pool,
+  spec: AggregateSpec<S, E>,
+  streamId: string,
+  entry: Entry<S>,
+  events: readonly E[],
+  opts: { inbox?: InboxEntry; metadata: () => EventMetadata; cache?: AggregateCache<S> },
+): Promise<{ duplicate: boolean; entry: Entry<S>; records: RecordedEvent[] }> {
+  if (events.length === 0 && !opts.inbox) return { duplicate: false, entry, records: [] };
+  try {
+    const res = await appendToStream(
+      pool,
+      streamId,
+      entry.version,
+      events.map((e) => ({ ...e, metadata: opts.metadata() })),
+      opts.inbox ? { inbox: opts.inbox } : {},
+    );
+    if (res.duplicate) return { duplicate: true, entry, records: [] };
+    const next = {
+      state: events.reduce(spec.evolve, entry.state),
+      version: res.nextExpectedVersion,
+    };
+    opts.cache?.set(streamId, next);
+    return { duplicate: false, entry: next, records: res.records };
+  } catch (err) {
+    if (err instanceof ConcurrencyError) opts.cache?.delete(streamId);
+    throw err;
+  }
 }
 
 export async function runStep<S, E extends KeelEvent, R>(
@@ -62,39 +129,21 @@ export async function runStep<S, E extends KeelEvent, R>(
 ): Promise<StepResult<S, R>> {
   const maxAttempts = opts.maxAttempts ?? 5;
   for (let attempt = 1; ; attempt++) {
+    const entry = await loadAggregate(pool, spec, opts.streamId, opts.cache);
+    const { events, result } = opts.decide(entry.state);
     try {
-      return await withTransaction(pool, async (client) => {
-        const { state, version } = await loadAggregate(client, spec, opts.streamId);
-        if (
-          opts.inbox &&
-          !(await markProcessed(client, opts.inbox.consumer, opts.inbox.messageId))
-        ) {
-          return {
-            status: 'duplicate' as const,
-            state,
-            version,
-            result: opts.decide(state).result,
-            records: [],
-          };
-        }
-        const { events, result } = opts.decide(state);
-        if (events.length === 0)
-          return { status: 'applied' as const, state, version, result, records: [] };
-        const appended = await appendToStream(
-          client,
-          opts.streamId,
-          version,
-          events.map((e) => ({ ...e, metadata: opts.metadata() })),
-        );
-        const next = events.reduce(spec.evolve, state);
-        return {
-          status: 'applied' as const,
-          state: next,
-          version: appended.nextExpectedVersion,
-          result,
-          records: appended.records,
-        };
+      const done = await commitStep(pool, spec, opts.streamId, entry, events, {
+        metadata: opts.metadata,
+        ...(opts.inbox ? { inbox: opts.inbox } : {}),
+        ...(opts.cache ? { cache: opts.cache } : {}),
       });
+      return {
+        status: done.duplicate ? 'duplicate' : 'applied',
+        state: done.entry.state,
+        version: done.entry.version,
+        result,
+        records: done.records,
+      };
     } catch (err) {
       if (err instanceof ConcurrencyError && attempt < maxAttempts) {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));

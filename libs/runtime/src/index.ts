@@ -7,3 +7,4 @@ export * from './core.module';
 export * from './bootstrap';
 export * from './topology';
 export * from './runtime-stats';
+export * from './fast-publish';

@@ -7,9 +7,14 @@ const SCRIPTS: Record<string, () => ModelScript> = {
 };
 
 /** Serve a scripted model until killed (docker-compose's `scripted-model`, the benchmark's model). */
-export async function modelServer(opts: { port: number; script: string; host: string }): Promise<number> {
+export async function modelServer(opts: {
+  port: number;
+  script: string;
+  host: string;
+}): Promise<number> {
   const script = SCRIPTS[opts.script];
-  if (!script) throw new Error(`unknown script '${opts.script}' (known: ${Object.keys(SCRIPTS).join(', ')})`);
+  if (!script)
+    throw new Error(`unknown script '${opts.script}' (known: ${Object.keys(SCRIPTS).join(', ')})`);
   const model = await startScriptedModel(script(), { port: opts.port, host: opts.host });
   console.log(`scripted model listening at ${model.baseUrl}`);
   await new Promise<void>((resolve) => {

@@ -1,21 +1,18 @@
-import type { Pool } from 'pg';
 import { trace } from '@opentelemetry/api';
-import { RelayedEvent, streamIds, upcastEvent, type ToolOutcome } from '@keel/contracts';
+import { RelayedEvent, upcastEvent, type ToolOutcome } from '@keel/contracts';
 import { parseJson, type Disposition, type InboundMessage } from '@keel/messaging';
 import { decideToolOutcome } from '@keel/run-domain';
-import { newEventMetadata, runStep } from '@keel/runtime';
 import { withLogContext } from '@keel/telemetry';
-import { runAggregate } from '../run-aggregate';
 import type { RunDriver } from '../run-driver';
 
 const CONSUMER = 'planner-tool-results';
 
 /**
- * A tool call's outcome (from the tool executor's stream): record it on the
- * run once (inbox + the decider ignore repeats), then drive the run: when the
- * last pending call has an outcome, the planner asks the model again.
+ * A tool call's outcome (from the tool executor's stream): recorded on the run
+ * once (inbox + the decider ignore repeats) together with whatever the run
+ * does next — when it was the last pending call, the next model decision.
  */
-export function toolOutcomeHandler(deps: { pool: Pool; driver: RunDriver }) {
+export function toolOutcomeHandler(deps: { driver: RunDriver }) {
   return async (msg: InboundMessage): Promise<Disposition> => {
     const relayed = parseJson(msg, RelayedEvent);
     const event = upcastEvent(relayed.type, relayed.schemaVersion, relayed.data);
@@ -37,19 +34,10 @@ export function toolOutcomeHandler(deps: { pool: Pool; driver: RunDriver }) {
       ?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': event.data.tool });
     return withLogContext({ runId }, async () => {
       const eventId = relayed.metadata.eventId;
-      await runStep(deps.pool, runAggregate, {
-        streamId: streamIds.run(runId),
+      await deps.driver.drive(runId, eventId, {
+        decide: (s) => decideToolOutcome(s, { callId, outcome }),
         inbox: { consumer: CONSUMER, messageId: eventId },
-        decide: (s) => ({ events: decideToolOutcome(s, { callId, outcome }), result: undefined }),
-        metadata: () =>
-          newEventMetadata({
-            runId,
-            tenant: relayed.metadata.tenant,
-            causationId: eventId,
-            producer: 'planner',
-          }),
       });
-      await deps.driver.drive(runId, eventId);
       return { kind: 'ack' };
     });
   };

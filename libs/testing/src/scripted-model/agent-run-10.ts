@@ -17,7 +17,10 @@ export const agentRun10Script: ModelScript = (request) => {
   const step = toolResults + 1;
   const call = sleep
     ? { name: 'sleep', arguments: { ms: Number(sleep[1]) } }
-    : { name: 'noop', arguments: { note: `step ${step} of ${DECISIONS_PER_RUN}: ${'n'.repeat(96)}` } };
+    : {
+        name: 'noop',
+        arguments: { note: `step ${step} of ${DECISIONS_PER_RUN}: ${'n'.repeat(96)}` },
+      };
   return {
     toolCalls: [call],
     ...(step >= DECISIONS_PER_RUN ? { content: '{"final":true}' } : {}),

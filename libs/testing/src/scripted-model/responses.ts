@@ -48,9 +48,15 @@ export function completionBody({ id, request, reply, nextToolCallId }: Completio
       type: 'function' as const,
       function: { name: call.name, arguments: JSON.stringify(call.arguments) },
     }));
-    message = { role: 'assistant', content: reply.content ?? null, tool_calls: toolCalls, refusal: null };
+    message = {
+      role: 'assistant',
+      content: reply.content ?? null,
+      tool_calls: toolCalls,
+      refusal: null,
+    };
     finishReason = 'tool_calls';
-    completionText = (reply.content ?? '') + toolCalls.map((c) => c.function.name + c.function.arguments).join('');
+    completionText =
+      (reply.content ?? '') + toolCalls.map((c) => c.function.name + c.function.arguments).join('');
   } else {
     message = { role: 'assistant', content: reply.content, refusal: null };
     finishReason = reply.finishReason ?? 'stop';

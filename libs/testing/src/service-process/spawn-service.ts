@@ -19,6 +19,8 @@ export interface SpawnServiceOptions {
    */
   env?: Record<string, string | undefined>;
   args?: string[];
+  /** Node options before the entry, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  nodeArgs?: string[];
   /**
    * Also append the output to `<logDir>/<name>.log` (kept after the test, for
    * CI artifacts). Append mode: a restarted instance of the same name adds to it.
@@ -101,10 +103,14 @@ export function spawnService(options: SpawnServiceOptions): ServiceHandle {
     else env[k] = v;
   }
 
-  const child = spawn(process.execPath, [options.entry, ...(options.args ?? [])], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), options.entry, ...(options.args ?? [])],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const pid = child.pid;
   if (pid === undefined) {
     throw new ServiceProcessError(

@@ -1,0 +1,52 @@
+import { headers as natsHeaders, type JetStreamClient } from 'nats';
+import type { KeelNames } from '@keel/contracts';
+import type { RawRecordedEvent, RecordedEvent } from '@keel/event-store';
+import { headersForEvent, subjectForEvent } from './event-routing';
+
+const encoder = new TextEncoder();
+
+/** The JetStream payload of an event (`RelayedEvent` in contracts): the row as stored. */
+export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array {
+  return encoder.encode(
+    JSON.stringify({
+      streamId: e.streamId,
+      streamVersion: e.streamVersion,
+      globalPosition: e.globalPosition.toString(),
+      type: e.type,
+      schemaVersion: e.schemaVersion,
+      data: e.data,
+      metadata: e.metadata,
+      recordedAt: e.createdAt.toISOString(),
+    }),
+  );
+}
+
+/**
+ * The fast path: publish events right after their commit, so the next service
+ * does not wait for the relay. Best effort — the PubAck is not awaited and a
+ * failure is only counted — because the relay publishes every committed event
+ * anyway, with the same `Nats-Msg-Id` (JetStream drops the second copy).
+ * Events of one call are published in order on one connection.
+ */
+export class FastPublisher {
+  failures = 0;
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly names: KeelNames,
+  ) {}
+
+  publish(records: readonly RecordedEvent[]): void {
+    for (const e of records) {
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
+      h.set('Nats-Msg-Id', e.metadata.eventId);
+      if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
+      if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);
+      this.js
+        .publish(subjectForEvent(this.names, e), relayedPayload(e), { headers: h })
+        .catch(() => {
+          this.failures++;
+        });
+    }
+  }
+}
