@@ -14,6 +14,7 @@ import { RunSubmitter } from './run-submitter';
  *   --smoke     a short (a)-(c) that only proves the bench works (CI)
  *   --scaling   (d) 1 vs 2 tool-executor replicas, I/O-bound tool
  *   --soak      (e) steady rate for --minutes N (default 10)
+ *   --profile DIR  write a CPU profile of every service into DIR (node --cpu-prof)
  * Starts its own stack (fresh schema and stream prefix) on the local NATS and
  * PostgreSQL, the scripted model as a separate process, and a local OTLP sink.
  */
@@ -46,11 +47,15 @@ async function main(argv: string[]): Promise<void> {
     KEEL_POOL_CONCURRENCY: '64',
     KEEL_LOG_LEVEL: 'info',
     KEEL_STATS_INTERVAL_MS: mode === 'soak' ? '10000' : '0',
+    // --no-tracing: measure what tracing costs (the required configuration keeps it on).
+    ...(argv.includes('--no-tracing') ? { OTEL_SDK_DISABLED: 'true' } : {}),
   };
+  const profileDir = argv.includes('--profile') ? argv[argv.indexOf('--profile') + 1] : undefined;
   const stack = await startStack({
     modelBaseUrl: modelUrl!,
     otlpEndpoint: sink.endpoint,
     env: config,
+    ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
   });
   const submitter = new RunSubmitter(stack.nc, stack.js, stack.names);
   submitter.start();

@@ -35,6 +35,7 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
       schema: this.config.KEEL_DB_SCHEMA,
       batchSize: this.config.KEEL_RELAY_BATCH_SIZE,
       pollIntervalMs: this.config.KEEL_RELAY_POLL_MS,
+      coalesceMs: this.config.KEEL_RELAY_COALESCE_MS,
     });
     this.relay.start();
   }

@@ -26,6 +26,13 @@ export interface RelayOptions {
   readonly batchSize: number;
   /** Polling fallback when no NOTIFY arrives (NOTIFY is only a hint). */
   readonly pollIntervalMs: number;
+  /**
+   * After a wake-up, wait this long for more commits before reading, so one
+   * read and one burst of publishes cover many events. Writers publish their
+   * trigger events themselves (fast path), so the relay is off the latency
+   * path and trades a little delay for far fewer queries and writes.
+   */
+  readonly coalesceMs: number;
 }
 
 /**
@@ -72,6 +79,7 @@ export class Relay {
           await this.sleep(1000);
           continue;
         }
+        if (this.o.coalesceMs > 0) await new Promise((r) => setTimeout(r, this.o.coalesceMs));
         this.notified = false;
         const published = await this.relayBatch();
         failures = 0;

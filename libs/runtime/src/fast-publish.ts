@@ -22,6 +22,20 @@ export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array 
 }
 
 /**
+ * Events another service is waiting for: they trigger work (a tool call, a
+ * tool outcome) or end a run. Only these take the fast path; everything else
+ * reaches JetStream through the relay alone.
+ */
+export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
+  'ToolCallRequested',
+  'ToolCallSucceeded',
+  'ToolCallFailed',
+  'ToolCallRejected',
+  'RunCompleted',
+  'RunFailed',
+]);
+
+/**
  * The fast path: publish events right after their commit, so the next service
  * does not wait for the relay. Best effort — the PubAck is not awaited and a
  * failure is only counted — because the relay publishes every committed event
@@ -37,6 +51,7 @@ export class FastPublisher {
 
   publish(records: readonly RecordedEvent[]): void {
     for (const e of records) {
+      if (!FAST_PATH_EVENTS.has(e.type)) continue;
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
       h.set('Nats-Msg-Id', e.metadata.eventId);

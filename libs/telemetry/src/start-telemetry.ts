@@ -40,6 +40,12 @@ export interface TelemetryOptions {
   otlpEndpoint?: string;
   /** Fraction of new (root) traces sampled, 0..1; children follow their parent. Default 1. */
   sampleRatio?: number;
+  /**
+   * `OTEL_SDK_DISABLED=true`: start no SDK at all — no context propagation, no
+   * instrumentation (the OpenTelemetry API stays a no-op). For measuring what
+   * tracing costs; a deployment normally keeps it on and tunes the sample ratio.
+   */
+  disabled?: boolean;
 }
 
 export interface Telemetry {
@@ -66,6 +72,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       `sampleRatio must be within 0..1, got ${sampleRatio}`,
     );
   }
+  if (options.disabled) return { shutdown: () => Promise.resolve() };
   const tracesUrl = tracesUrlOf(options.otlpEndpoint);
 
   const spanProcessors: SpanProcessor[] = tracesUrl
@@ -139,6 +146,7 @@ export function telemetryOptionsFromEnv(
     serviceName,
     otlpEndpoint: env['OTEL_EXPORTER_OTLP_ENDPOINT'],
     ...(sampleRatio !== undefined ? { sampleRatio } : {}),
+    ...(env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true' ? { disabled: true } : {}),
   };
 }
 

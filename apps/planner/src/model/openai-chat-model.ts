@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ChatMessage } from '@keel/run-domain';
+import { keepAliveFetch } from './http-fetch';
 import { ModelCallError, type ModelClient, type ModelReply, type ToolSpec } from './model-client';
 
 const tracer = trace.getTracer('keel-planner');
@@ -21,6 +22,7 @@ export class OpenAiChatModel implements ModelClient {
       baseURL: opts.baseURL,
       apiKey: opts.apiKey,
       maxRetries: 0,
+      fetch: keepAliveFetch,
       timeout: opts.timeoutMs,
     });
   }
