@@ -21,12 +21,10 @@ export function keepAliveFetch(
   const secure = url.protocol === 'https:';
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-  const body =
-    typeof init.body === 'string'
-      ? init.body
-      : init.body == null
-        ? undefined
-        : String(init.body as unknown as string);
+  if (init.body != null && typeof init.body !== 'string') {
+    return Promise.reject(new TypeError('keepAliveFetch sends string bodies only (JSON)'));
+  }
+  const body = init.body ?? undefined;
   if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {
     const req = (secure ? httpsRequest : httpRequest)(
