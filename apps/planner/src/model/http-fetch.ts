@@ -52,15 +52,17 @@ export function keepAliveFetch(
     );
     const signal = init.signal;
     if (signal) {
-      if (signal.aborted)
-        req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal.addEventListener(
-        'abort',
-        () => req.destroy(new DOMException('The operation was aborted.', 'AbortError')),
-        { once: true },
-      );
+      if (signal.aborted) req.destroy(abortError());
+      signal.addEventListener('abort', () => req.destroy(abortError()), { once: true });
     }
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** What a spec-compliant fetch rejects with on abort (the SDKs recognise it by name). */
+function abortError(): Error {
+  const err = new Error('The operation was aborted.');
+  err.name = 'AbortError';
+  return err;
 }
