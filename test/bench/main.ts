@@ -84,10 +84,11 @@ async function main(argv: string[]): Promise<void> {
       results.cost = t.cost;
     }
     if (mode === 'scaling') {
-      log('(d) scaling: sleep 50 ms, pool concurrency 16 per replica, 1 then 2 replicas');
+      const poolConcurrency = arg('--pool-concurrency', 4);
+      log(`(d) scaling: sleep 50 ms, pool concurrency ${poolConcurrency} per replica, 1 then 2 replicas`);
       results.scaling = await scaling(stack, submitter, {
         sleepMs: 50,
-        poolConcurrency: 16,
+        poolConcurrency,
         runs: arg('--runs', 300),
         inFlight: 96,
       });
