@@ -85,7 +85,9 @@ async function main(argv: string[]): Promise<void> {
     }
     if (mode === 'scaling') {
       const poolConcurrency = arg('--pool-concurrency', 4);
-      log(`(d) scaling: sleep 50 ms, pool concurrency ${poolConcurrency} per replica, 1 then 2 replicas`);
+      log(
+        `(d) scaling: sleep 50 ms, pool concurrency ${poolConcurrency} per replica, 1 then 2 replicas`,
+      );
       results.scaling = await scaling(stack, submitter, {
         sleepMs: 50,
         poolConcurrency,

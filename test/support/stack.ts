@@ -54,7 +54,7 @@ export async function startStack(opts: {
   /** Node options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
   nodeArgs?: string[];
   /** Another NATS server, and how the test itself connects to it. */
-  nats?: { url: string; prefix: string; user: string; pass: string; inboxPrefix: string };
+  nats?: { url: string; prefix: string; user?: string; pass?: string; inboxPrefix?: string };
 }): Promise<KeelStack> {
   const fresh = testNamespace();
   const ns = opts.nats ? { ...fresh, prefix: opts.nats.prefix } : fresh;
@@ -80,9 +80,11 @@ export async function startStack(opts: {
   const nc = await connect({
     servers: natsUrl,
     name: `e2e-${ns.prefix}`,
-    ...(opts.nats
-      ? { user: opts.nats.user, pass: opts.nats.pass, inboxPrefix: opts.nats.inboxPrefix }
-      : {}),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    ...(opts.nats?.user ? { user: opts.nats.user } : {}),
+    ...(opts.nats?.pass ? { pass: opts.nats.pass } : {}),
+    ...(opts.nats?.inboxPrefix ? { inboxPrefix: opts.nats.inboxPrefix } : {}),
   });
   const services = new Map<string, ServiceHandle>();
 

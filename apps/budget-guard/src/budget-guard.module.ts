@@ -9,12 +9,12 @@ import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { ReserveBudgetRequest, SettleBudgetRequest, type KeelNames } from '@keel/contracts';
-import { JETSTREAM, MessagingModule, NATS_CONNECTION, serveJson } from '@keel/messaging';
+import { JETSTREAM, NATS_CONNECTION, serveJson } from '@keel/messaging';
 import {
+  keelServiceModules,
   AggregateCache,
   type BaseConfig,
   FastPublisher,
-  KeelCoreModule,
   LOGGER,
   NAMES,
   PG_POOL,
@@ -66,10 +66,7 @@ export class BudgetGuardModule {
   static forRoot(config: BaseConfig, logger: Logger): DynamicModule {
     return {
       module: BudgetGuardModule,
-      imports: [
-        KeelCoreModule.forRoot({ config, serviceName: 'budget-guard', logger }),
-        MessagingModule.forRoot({ config, serviceName: 'budget-guard', logger }),
-      ],
+      imports: keelServiceModules({ config, serviceName: 'budget-guard', logger }),
       providers: [BudgetResponders],
     };
   }

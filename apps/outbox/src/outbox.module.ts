@@ -9,8 +9,8 @@ import type { JetStreamClient } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { JETSTREAM, MessagingModule } from '@keel/messaging';
-import { KeelCoreModule, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
+import { JETSTREAM } from '@keel/messaging';
+import { keelServiceModules, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
 import type { OutboxConfig } from './config';
 import { Relay } from './relay';
 
@@ -50,10 +50,7 @@ export class OutboxModule {
   static forRoot(config: OutboxConfig, logger: Logger): DynamicModule {
     return {
       module: OutboxModule,
-      imports: [
-        KeelCoreModule.forRoot({ config, serviceName: 'outbox', logger }),
-        MessagingModule.forRoot({ config, serviceName: 'outbox', logger }),
-      ],
+      imports: keelServiceModules({ config, serviceName: 'outbox', logger }),
       providers: [{ provide: CONFIG, useValue: config }, RelayRunner],
     };
   }

@@ -3,17 +3,17 @@ import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM, MessagingModule, NATS_CONNECTION } from '@keel/messaging';
+import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
 import {
+  keelServiceModules,
   AggregateCache,
   FastPublisher,
-  KeelCoreModule,
   LOGGER,
   NAMES,
   PG_POOL,
   plannerConsumers,
 } from '@keel/runtime';
-import type { RunState } from '@keel/run-domain';
+import { isFinal, type RunState } from '@keel/run-domain';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import { BudgetClient } from './budget/budget-client';
 import { PLANNER_CONFIG, type PlannerConfig } from './config';
@@ -62,10 +62,7 @@ export class PlannerModule {
   static forRoot(config: PlannerConfig, logger: Logger): DynamicModule {
     return {
       module: PlannerModule,
-      imports: [
-        KeelCoreModule.forRoot({ config, serviceName: 'planner', logger }),
-        MessagingModule.forRoot({ config, serviceName: 'planner', logger }),
-      ],
+      imports: keelServiceModules({ config, serviceName: 'planner', logger }),
       providers: [
         { provide: PLANNER_CONFIG, useValue: config },
         {
@@ -81,7 +78,7 @@ export class PlannerModule {
             new RunDriver({
               pool,
               log,
-              cache: new AggregateCache<RunState>(),
+              cache: new AggregateCache<RunState>(5_000, (s) => !isFinal(s)),
               publisher: new FastPublisher(js, names),
               tools: new ToolRegistry(builtinTools),
               budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),

@@ -9,6 +9,7 @@ import {
   decideFailRun,
   decideModelDecision,
   evolveRun,
+  isFinal,
   nextAction,
   PROMPT_VERSION,
   type ActiveRunState,
@@ -184,7 +185,11 @@ export class RunDriver {
         .catch((err: unknown) =>
           log.warn({ err: String(err) }, 'budget settle failed; the guard keeps the reservation'),
         );
-    return { events, settle: decision.kind === 'final' || decision.final ? settle : undefined };
+    const endsRun = isFinal(events.reduce(evolveRun, state as RunState));
+    return {
+      events,
+      settle: endsRun || decision.kind === 'final' || decision.final ? settle : undefined,
+    };
   }
 
   private toolSpec(name: string): ToolSpec {

@@ -2,12 +2,12 @@ import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from 
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM, MessagingModule } from '@keel/messaging';
+import { ConsumerHost, JETSTREAM } from '@keel/messaging';
 import type { JetStreamClient } from 'nats';
 import { CapabilityCache } from './capability-cache';
 import {
   FastPublisher,
-  KeelCoreModule,
+  keelServiceModules,
   LOGGER,
   NAMES,
   PG_POOL,
@@ -56,10 +56,7 @@ export class ToolExecutorModule {
   static forRoot(config: ToolExecutorConfig, logger: Logger): DynamicModule {
     return {
       module: ToolExecutorModule,
-      imports: [
-        KeelCoreModule.forRoot({ config, serviceName: 'tool-executor', logger }),
-        MessagingModule.forRoot({ config, serviceName: 'tool-executor', logger }),
-      ],
+      imports: keelServiceModules({ config, serviceName: 'tool-executor', logger }),
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: REGISTRY, useFactory: () => new ToolRegistry(builtinTools) },

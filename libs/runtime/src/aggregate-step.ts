@@ -32,10 +32,17 @@ interface Entry<S> {
   readonly version: number;
 }
 
-/** Per-process LRU of aggregate states by stream id. */
+/**
+ * Per-process LRU of aggregate states by stream id. `retain` decides which
+ * states are worth keeping: a finished run is not touched again, so the
+ * planner drops it at once instead of letting it age out.
+ */
 export class AggregateCache<S> {
   private readonly entries = new Map<string, Entry<S>>();
-  constructor(private readonly max = 10_000) {}
+  constructor(
+    private readonly max = 5_000,
+    private readonly retain: (state: S) => boolean = () => true,
+  ) {}
 
   get(streamId: string): Entry<S> | undefined {
     const e = this.entries.get(streamId);
@@ -48,12 +55,17 @@ export class AggregateCache<S> {
 
   set(streamId: string, entry: Entry<S>): void {
     this.entries.delete(streamId);
+    if (!this.retain(entry.state)) return;
     this.entries.set(streamId, entry);
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
   delete(streamId: string): void {
     this.entries.delete(streamId);
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 }
 

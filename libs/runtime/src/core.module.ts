@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { keelNames } from '@keel/contracts';
 import { createPool, migrate } from '@keel/event-store';
+import { MessagingModule } from '@keel/messaging';
 import type { BaseConfig } from './config';
 import { BASE_CONFIG, LOGGER, NAMES, PG_POOL } from './tokens';
 
@@ -55,4 +56,16 @@ export class KeelCoreModule {
       exports: [BASE_CONFIG, LOGGER, NAMES, PG_POOL],
     };
   }
+}
+
+/**
+ * The modules every Keel service imports: config, logger, PostgreSQL (with
+ * migrations) and NATS (connection, streams, ConsumerHost).
+ */
+export function keelServiceModules(opts: {
+  config: BaseConfig;
+  serviceName: string;
+  logger: Logger;
+}) {
+  return [KeelCoreModule.forRoot(opts), MessagingModule.forRoot(opts)];
 }

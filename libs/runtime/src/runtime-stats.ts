@@ -8,10 +8,13 @@ import type { Logger } from 'pino';
  */
 export function startRuntimeStats(logger: Logger, intervalMs: number): () => void {
   if (intervalMs <= 0) return () => undefined;
-  const eld = monitorEventLoopDelay({ resolution: 10 });
+  // The histogram records the time between timer ticks (resolution + lag):
+  // subtract the resolution to report the lag itself.
+  const resolutionMs = 10;
+  const eld = monitorEventLoopDelay({ resolution: resolutionMs });
   eld.enable();
   const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
-  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - resolutionMs);
   const timer = setInterval(() => {
     const mem = process.memoryUsage();
     logger.info(
