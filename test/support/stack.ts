@@ -53,6 +53,8 @@ export async function startStack(opts: {
   onFail?: () => void;
   /** Node options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
   nodeArgs?: string[];
+  /** Another PostgreSQL (e.g. a dedicated cluster the test crashes). */
+  databaseUrl?: string;
   /** Another NATS server, and how the test itself connects to it. */
   nats?: { url: string; prefix: string; user?: string; pass?: string; inboxPrefix?: string };
 }): Promise<KeelStack> {
@@ -61,7 +63,7 @@ export async function startStack(opts: {
   const natsUrl = opts.nats?.url ?? NATS_URL;
   const names = keelNames(ns.prefix);
   const env: Record<string, string> = {
-    KEEL_DATABASE_URL: DATABASE_URL,
+    KEEL_DATABASE_URL: opts.databaseUrl ?? DATABASE_URL,
     KEEL_DB_SCHEMA: ns.schema,
     KEEL_DB_POOL_SIZE: '4',
     KEEL_NATS_URL: natsUrl,
@@ -73,10 +75,11 @@ export async function startStack(opts: {
     ...opts.env,
   };
   const pool = new Pool({
-    connectionString: DATABASE_URL,
+    connectionString: opts.databaseUrl ?? DATABASE_URL,
     max: 4,
     options: `-c search_path=${ns.schema}`,
   });
+  pool.on('error', () => undefined); // idle clients die when a test crashes its database
   const nc = await connect({
     servers: natsUrl,
     name: `e2e-${ns.prefix}`,

@@ -96,6 +96,9 @@ export class RunDriver {
           cache: this.deps.cache,
           ...(inbox ? { inbox } : {}),
         });
+        // Already handled (by an earlier delivery or another replica): this
+        // process's view of the run may be behind, so re-read it.
+        if (done.duplicate) this.deps.cache.delete(streamId);
         this.deps.publisher.publish(done.records);
         if (settle) void settle();
         // The input is recorded (or was, by an earlier delivery): from here on, drive from the state.

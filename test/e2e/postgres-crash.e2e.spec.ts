@@ -1,0 +1,80 @@
+import { JSONCodec } from 'nats';
+import { runIdFor, streamIds } from '@keel/contracts';
+import { calculatorScript, startScriptedModel, waitFor, type ScriptedModel } from '@keel/testing';
+import { DedicatedPostgres } from '../support/dedicated-postgres';
+import { startStack, streamTypes, type KeelStack } from '../support/stack';
+
+jest.setTimeout(180_000);
+
+/**
+ * PostgreSQL is stopped immediately (no checkpoint, crash recovery on start)
+ * under the running services, a run request arrives during the outage, and
+ * PostgreSQL comes back: no committed event is lost, the services reconnect by
+ * themselves, the waiting request runs, and the relay publishes everything.
+ */
+describe('PostgreSQL immediate stop and restart under the running services', () => {
+  let pg: DedicatedPostgres;
+  let model: ScriptedModel;
+  let stack: KeelStack;
+
+  beforeAll(async () => {
+    pg = await DedicatedPostgres.create();
+    model = await startScriptedModel(calculatorScript('4 * 5', 'It is '));
+    stack = await startStack({ modelBaseUrl: model.baseUrl, databaseUrl: pg.url });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await model?.close();
+    await pg?.stop();
+  });
+
+  const submit = (requestId: string) =>
+    stack.js.publish(
+      stack.names.subjects.runRequest.build(),
+      JSONCodec().encode({
+        requestId,
+        tenant: 'acme',
+        input: { prompt: 'What is 4 * 5?' },
+        tools: ['calculator'],
+      }),
+      { msgID: requestId },
+    );
+  const types = (requestId: string) =>
+    streamTypes(stack.pool, streamIds.run(runIdFor('acme', requestId)));
+
+  it('loses nothing committed and finishes the run that arrived during the outage', async () => {
+    await submit('before-crash');
+    await waitFor(async () => (await types('before-crash')).includes('RunCompleted'), {
+      timeoutMs: 30_000,
+      description: 'first run',
+    });
+    const before = await types('before-crash');
+
+    await pg.crash();
+    await submit('during-outage'); // NATS holds it; the planner retries until PostgreSQL is back
+    await new Promise((r) => setTimeout(r, 1500));
+    await pg.start();
+
+    await waitFor(
+      async () => (await types('during-outage').catch((): string[] => [])).includes('RunCompleted'),
+      {
+        timeoutMs: 90_000,
+        description: 'the run submitted during the outage to complete',
+      },
+    );
+    expect(await types('before-crash')).toEqual(before); // nothing committed was lost
+
+    const { rows } = await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM events');
+    const committed = Number(rows[0]!.n);
+    await waitFor(
+      async () => {
+        const info = await stack.jsm.streams.info(stack.names.streams.events);
+        return info.state.messages >= committed;
+      },
+      { timeoutMs: 30_000, description: `all ${committed} committed events on JetStream` },
+    );
+    expect((await stack.jsm.streams.info(stack.names.streams.events)).state.messages).toBe(
+      committed,
+    );
+  });
+});
