@@ -11,7 +11,8 @@ const TXS_PER_WRITER = 30;
 
 /**
  * The relay never skips a late-committing transaction and never duplicates in
- * the consumer's view, while it is killed (-9) and restarted mid-stream.
+ * the consumer's view, while it is killed (-9) and restarted mid-stream, with
+ * a standby replica waiting to take over.
  * A naive `global_position > cursor` reader runs alongside and is shown to
  * miss events, so this test can fail: it is the regression test for the bug
  * the xid-horizon relay avoids.
@@ -21,6 +22,9 @@ describe('outbox relay under concurrent writers and kill -9', () => {
   let pool: Pool; // enough connections for every writer plus the naive reader
   beforeAll(async () => {
     stack = await startStack({ services: ['outbox'] });
+    // A hot standby: it must stay idle while the leader lives and take over when it dies;
+    // two relays publishing at once would break per-stream order, which this test checks.
+    await stack.start('outbox', 'outbox-standby');
     pool = new Pool({
       connectionString: DATABASE_URL,
       max: WRITERS + 4,
