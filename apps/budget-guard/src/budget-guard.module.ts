@@ -13,6 +13,7 @@ import { JETSTREAM, NATS_CONNECTION, serveJson } from '@keel/messaging';
 import {
   keelServiceModules,
   AggregateCache,
+  AppendBatcher,
   type BaseConfig,
   FastPublisher,
   LOGGER,
@@ -39,6 +40,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
       pool,
       cache: new AggregateCache<BudgetState>(),
       publisher: new FastPublisher(this.js, names),
+      batcher: new AppendBatcher(pool),
     };
     this.handles = [
       serveJson(nc, names.subjects.budgetReserve.pattern, {

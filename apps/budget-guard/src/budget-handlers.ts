@@ -19,6 +19,7 @@ import {
   newEventMetadata,
   runStep,
   type AggregateSpec,
+  type AppendBatcher,
   type FastPublisher,
 } from '@keel/runtime';
 
@@ -31,6 +32,7 @@ export interface BudgetDeps {
   readonly pool: Pool;
   readonly cache: AggregateCache<BudgetState>;
   readonly publisher: FastPublisher;
+  readonly batcher: AppendBatcher;
 }
 
 const metadataFor = (req: { runId: string; tenant: string; reservationId: string }) => () =>
@@ -61,6 +63,7 @@ export async function reserve(
     },
     metadata: metadataFor(req),
     cache: deps.cache,
+    batcher: deps.batcher,
     maxAttempts: 20,
   });
   deps.publisher.publish(records);
@@ -76,6 +79,7 @@ export async function settle(
     decide: (s) => ({ events: decideSettle(s, req), result: undefined }),
     metadata: metadataFor(req),
     cache: deps.cache,
+    batcher: deps.batcher,
     maxAttempts: 20,
   });
   deps.publisher.publish(records);

@@ -8,9 +8,9 @@ import {
   type ErrorInfo,
   type ToolCallEvent,
 } from '@keel/contracts';
-import { appendToStream, ConcurrencyError, streamVersion } from '@keel/event-store';
+import { ConcurrencyError, streamVersion } from '@keel/event-store';
 import { parseJson, TerminalError, type Disposition, type InboundMessage } from '@keel/messaging';
-import { newEventMetadata, type FastPublisher } from '@keel/runtime';
+import { newEventMetadata, type AppendBatcher, type FastPublisher } from '@keel/runtime';
 import { withLogContext } from '@keel/telemetry';
 import { SideEffect, type ToolRegistry } from '@keel/tools';
 import type { CapabilityCache } from './capability-cache';
@@ -22,6 +22,8 @@ export interface ToolCallDeps {
   readonly log: Logger;
   readonly capabilities: CapabilityCache;
   readonly publisher: FastPublisher;
+  /** Outcomes that complete together are written in one statement. */
+  readonly batcher: AppendBatcher;
 }
 
 /**
@@ -83,17 +85,21 @@ export function toolCallHandler(deps: ToolCallDeps) {
         deps.log.warn({ tool, code: outcome.data.error.code }, 'tool call did not succeed');
 
       try {
-        const { records } = await appendToStream(deps.pool, streamId, 0, [
-          {
-            ...outcome,
-            metadata: newEventMetadata({
-              runId,
-              tenant: relayed.metadata.tenant,
-              causationId: relayed.metadata.eventId,
-              producer: 'tool-executor',
-            }),
-          },
-        ]);
+        const { records } = await deps.batcher.append({
+          streamId,
+          expectedVersion: 0,
+          events: [
+            {
+              ...outcome,
+              metadata: newEventMetadata({
+                runId,
+                tenant: relayed.metadata.tenant,
+                causationId: relayed.metadata.eventId,
+                producer: 'tool-executor',
+              }),
+            },
+          ],
+        });
         deps.publisher.publish(records);
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err; // another replica recorded it first

@@ -6,6 +6,7 @@ import { ConsumerHost, JETSTREAM } from '@keel/messaging';
 import type { JetStreamClient } from 'nats';
 import { CapabilityCache } from './capability-cache';
 import {
+  AppendBatcher,
   FastPublisher,
   keelServiceModules,
   LOGGER,
@@ -35,6 +36,7 @@ class PoolConsumers implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     const capabilities = new CapabilityCache(this.pool);
     const publisher = new FastPublisher(this.js, this.names);
+    const batcher = new AppendBatcher(this.pool);
     for (const poolName of this.tools.pools()) {
       await this.host.start({
         ...toolPoolConsumer(this.names, poolName),
@@ -45,6 +47,7 @@ class PoolConsumers implements OnApplicationBootstrap {
           log: this.log.child({ pool: poolName }),
           capabilities,
           publisher,
+          batcher,
         }),
       });
     }

@@ -11,3 +11,4 @@ export * from './checkpoints';
 export * from './inbox';
 export * from './transaction';
 export * from './pg-errors';
+export * from './append-many';

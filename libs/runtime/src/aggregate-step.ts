@@ -1,10 +1,12 @@
 import type { Pool } from 'pg';
 import type { EventMetadata, KeelEvent } from '@keel/contracts';
+import type { AppendBatcher } from './append-batcher';
 import {
   appendToStream,
   ConcurrencyError,
   readStream,
   type InboxEntry,
+  type NewEvent,
   type RecordedEvent,
 } from '@keel/event-store';
 
@@ -84,6 +86,8 @@ export interface StepOptions<S, E extends KeelEvent, R> {
   readonly decide: (state: S) => { events: E[]; result: R };
   readonly metadata: () => EventMetadata;
   readonly cache?: AggregateCache<S>;
+  /** Group appends that happen together into one statement (not used with an inbox entry). */
+  readonly batcher?: AppendBatcher;
   readonly maxAttempts?: number;
 }
 
@@ -110,17 +114,30 @@ export async function commitStep<S, E extends KeelEvent>(
   streamId: string,
   entry: Entry<S>,
   events: readonly E[],
-  opts: { inbox?: InboxEntry; metadata: () => EventMetadata; cache?: AggregateCache<S> },
+  opts: {
+    inbox?: InboxEntry;
+    metadata: () => EventMetadata;
+    cache?: AggregateCache<S>;
+    batcher?: AppendBatcher;
+  },
 ): Promise<{ duplicate: boolean; entry: Entry<S>; records: RecordedEvent[] }> {
   if (events.length === 0 && !opts.inbox) return { duplicate: false, entry, records: [] };
   try {
-    const res = await appendToStream(
-      pool,
-      streamId,
-      entry.version,
-      events.map((e) => ({ ...e, metadata: opts.metadata() })),
-      opts.inbox ? { inbox: opts.inbox } : {},
-    );
+    const withMetadata = events.map((e) => ({ ...e, metadata: opts.metadata() }));
+    const res =
+      opts.batcher && !opts.inbox
+        ? await opts.batcher.append({
+            streamId,
+            expectedVersion: entry.version,
+            events: withMetadata as NewEvent[],
+          })
+        : await appendToStream(
+            pool,
+            streamId,
+            entry.version,
+            withMetadata,
+            opts.inbox ? { inbox: opts.inbox } : {},
+          );
     if (res.duplicate) return { duplicate: true, entry, records: [] };
     const next = {
       state: events.reduce(spec.evolve, entry.state),
@@ -148,6 +165,7 @@ export async function runStep<S, E extends KeelEvent, R>(
         metadata: opts.metadata,
         ...(opts.inbox ? { inbox: opts.inbox } : {}),
         ...(opts.cache ? { cache: opts.cache } : {}),
+        ...(opts.batcher ? { batcher: opts.batcher } : {}),
       });
       return {
         status: done.duplicate ? 'duplicate' : 'applied',

@@ -8,3 +8,4 @@ export * from './bootstrap';
 export * from './topology';
 export * from './runtime-stats';
 export * from './fast-publish';
+export * from './append-batcher';

@@ -1,0 +1,114 @@
+import {
+  currentSchemaVersion,
+  EventMetadata,
+  validateNewEvent,
+  type KeelEvent,
+} from '@keel/contracts';
+import { ConcurrencyError, InvalidEventError } from './errors';
+import type { Queryable } from './queryable';
+import type { AppendResult, NewEvent, RecordedEvent } from './types';
+
+/**
+ * Appends to several streams in ONE statement (one round trip, one commit):
+ * each item inserts only if its stream is at its expected version, so items
+ * are independent — a stale item gets `ConcurrencyError` while the others are
+ * written. Two writers racing on the same stream collide on the unique
+ * (stream_id, stream_version) constraint, which fails the whole statement:
+ * the caller then appends the items one by one (`appendToStream`).
+ *
+ * Per-stream order is kept: positions are assigned in item/event order.
+ */
+const APPEND_MANY_SQL = `
+WITH items AS (
+  SELECT i.stream_id, i.expected, i.item
+  FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS i(stream_id, expected, item)
+), heads AS (
+  SELECT it.item, it.stream_id, it.expected,
+    coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = it.stream_id), 0) AS version
+  FROM items it
+), ev AS (
+  SELECT * FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[])
+    WITH ORDINALITY AS ev(item, event_id, type, schema_version, data, metadata, ord)
+)
+INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
+SELECT ev.event_id, h.stream_id,
+  (h.expected + row_number() OVER (PARTITION BY ev.item ORDER BY ev.ord))::int,
+  ev.type, ev.schema_version, ev.data::jsonb, ev.metadata::jsonb
+FROM ev JOIN heads h ON h.item = ev.item
+WHERE h.version = h.expected
+ORDER BY ev.ord
+RETURNING stream_id, stream_version, global_position::text AS global_position,
+  transaction_id::text AS transaction_id, created_at`;
+
+export interface AppendItem<E extends KeelEvent = KeelEvent> {
+  readonly streamId: string;
+  readonly expectedVersion: number;
+  readonly events: readonly NewEvent<E>[];
+}
+
+interface Row {
+  stream_id: string;
+  stream_version: number;
+  global_position: string;
+  transaction_id: string;
+  created_at: Date;
+}
+
+/** One result per item, in item order: the append's result, or the error for that item. */
+export async function appendMany(
+  q: Queryable,
+  items: readonly AppendItem[],
+): Promise<(AppendResult | Error)[]> {
+  const valid = items.map((item) =>
+    item.events.map((e, index) => {
+      try {
+        return { event: validateNewEvent(e), metadata: EventMetadata.parse(e.metadata) };
+      } catch (cause) {
+        throw new InvalidEventError(item.streamId, index, String(e.type), { cause });
+      }
+    }),
+  );
+  const flat = valid.flatMap((events, i) => events.map((v) => ({ item: i + 1, ...v })));
+  const res = await q.query<Row>({
+    name: 'keel_append_many',
+    text: APPEND_MANY_SQL,
+    values: [
+      items.map((i) => i.streamId),
+      items.map((i) => i.expectedVersion),
+      flat.map((f) => f.item),
+      flat.map((f) => f.metadata.eventId),
+      flat.map((f) => f.event.type),
+      flat.map((f) => currentSchemaVersion(f.event.type)),
+      flat.map((f) => JSON.stringify(f.event.data)),
+      flat.map((f) => JSON.stringify(f.metadata)),
+    ],
+  });
+  const byStream = new Map<string, Row[]>();
+  for (const r of res.rows) byStream.set(r.stream_id, [...(byStream.get(r.stream_id) ?? []), r]);
+  return items.map((item, i): AppendResult | Error => {
+    const events = valid[i]!;
+    if (events.length === 0) return { nextExpectedVersion: item.expectedVersion, records: [] };
+    const rows = (byStream.get(item.streamId) ?? []).filter(
+      (r) =>
+        r.stream_version > item.expectedVersion &&
+        r.stream_version <= item.expectedVersion + events.length,
+    );
+    if (rows.length !== events.length)
+      return new ConcurrencyError(item.streamId, item.expectedVersion);
+    const byVersion = new Map(rows.map((r) => [r.stream_version, r]));
+    const records = events.map(({ event, metadata }, k): RecordedEvent => {
+      const row = byVersion.get(item.expectedVersion + k + 1)!;
+      return {
+        ...event,
+        metadata,
+        globalPosition: BigInt(row.global_position),
+        transactionId: row.transaction_id,
+        streamId: item.streamId,
+        streamVersion: row.stream_version,
+        schemaVersion: currentSchemaVersion(event.type),
+        createdAt: row.created_at,
+      };
+    });
+    return { nextExpectedVersion: item.expectedVersion + events.length, records };
+  });
+}
