@@ -55,24 +55,45 @@ describe('PostgreSQL immediate stop and restart under the running services', () 
     await new Promise((r) => setTimeout(r, 1500));
     await pg.start();
 
-    await waitFor(
-      async () => (await types('during-outage').catch((): string[] => [])).includes('RunCompleted'),
-      {
-        timeoutMs: 90_000,
-        description: 'the run submitted during the outage to complete',
-      },
-    );
+    try {
+      await waitFor(
+        async () =>
+          (await types('during-outage').catch((): string[] => [])).includes('RunCompleted'),
+        { timeoutMs: 90_000, description: 'the run submitted during the outage to complete' },
+      );
+    } catch (err) {
+      for (const [name, h] of stack.services)
+        process.stderr.write(`--- ${name} ---\n${h.logs().slice(-3000)}\n`);
+      throw err;
+    }
     expect(await types('before-crash')).toEqual(before); // nothing committed was lost
 
     const { rows } = await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM events');
     const committed = Number(rows[0]!.n);
-    await waitFor(
-      async () => {
-        const info = await stack.jsm.streams.info(stack.names.streams.events);
-        return info.state.messages >= committed;
-      },
-      { timeoutMs: 30_000, description: `all ${committed} committed events on JetStream` },
-    );
+    try {
+      await waitFor(
+        async () =>
+          (await stack.jsm.streams.info(stack.names.streams.events)).state.messages >= committed,
+        { timeoutMs: 30_000, description: `all ${committed} committed events on JetStream` },
+      );
+    } catch (err) {
+      const cp = await stack.pool.query('SELECT * FROM checkpoints');
+      const horizon = await stack.pool.query(
+        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, max(transaction_id::text) AS maxx FROM events',
+      );
+      const activity = await stack.pool.query(
+        'SELECT pid, state, backend_xid::text, backend_xmin::text, left(query, 60) AS q FROM pg_stat_activity WHERE datname = current_database()',
+      );
+      process.stderr.write(
+        `checkpoints ${JSON.stringify(cp.rows)} horizon ${JSON.stringify(horizon.rows)}\n`,
+      );
+      process.stderr.write(`activity ${JSON.stringify(activity.rows)}\n`);
+      const outbox = stack.services.get('outbox');
+      process.stderr.write(
+        `--- outbox (exit ${JSON.stringify(outbox?.exit)}) ---\n${outbox?.logs().slice(-4000)}\n`,
+      );
+      throw err;
+    }
     expect((await stack.jsm.streams.info(stack.names.streams.events)).state.messages).toBe(
       committed,
     );

@@ -50,7 +50,7 @@ export class Relay {
   private stopping = false;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  private leader: PoolClient | undefined;
+  private leader: { client: PoolClient; release: () => void } | undefined;
   /** Set by NOTIFY; a notification that arrives mid-batch must not be lost. */
   private notified = false;
 
@@ -147,6 +147,23 @@ export class Relay {
 
   private async acquireLeadership(): Promise<void> {
     const client = await this.o.pool.connect();
+    let released = false;
+    // Destroy rather than return to the pool when leading: ending the session releases the lock.
+    const release = (destroy: boolean) => {
+      if (released) return;
+      released = true;
+      client.off('error', onError);
+      client.release(destroy);
+    };
+    // Listen for errors at once: a checked-out client that loses its server
+    // emits 'error', and an unheard 'error' would crash the process.
+    const onError = (err: Error) => {
+      this.o.log.warn({ err: err.message }, 'relay leader connection lost');
+      if (this.leader?.client === client) this.leader = undefined;
+      release(true);
+      this.wake?.();
+    };
+    client.on('error', onError);
     try {
       const key = `keel-relay:${this.o.schema}`;
       const { rows } = await client.query<{ ok: boolean }>(
@@ -154,7 +171,7 @@ export class Relay {
         [key],
       );
       if (!rows[0]?.ok) {
-        client.release();
+        release(false);
         return;
       }
       client.on('notification', (n) => {
@@ -162,25 +179,19 @@ export class Relay {
         this.notified = true;
         this.wake?.();
       });
-      client.on('error', (err) => {
-        this.o.log.warn({ err: err.message }, 'relay leader connection lost');
-        this.dropLeadership();
-        this.wake?.();
-      });
       await client.query('LISTEN keel_events');
-      this.leader = client;
+      this.leader = { client, release: () => release(true) };
       this.o.log.info('relay is the leader');
     } catch (err) {
-      client.release(err as Error);
+      release(true);
       throw err;
     }
   }
 
   private dropLeadership(): void {
-    const client = this.leader;
+    const leader = this.leader;
     this.leader = undefined;
-    // Destroy rather than return to the pool: ending the session releases the lock.
-    if (client) client.release(true);
+    leader?.release();
   }
 
   private sleep(ms: number): Promise<void> {

@@ -7,6 +7,7 @@ import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
 import {
   keelServiceModules,
   AggregateCache,
+  AppendBatcher,
   FastPublisher,
   LOGGER,
   NAMES,
@@ -80,6 +81,7 @@ export class PlannerModule {
               log,
               cache: new AggregateCache<RunState>(5_000, (s) => !isFinal(s)),
               publisher: new FastPublisher(js, names),
+              batcher: new AppendBatcher(pool),
               tools: new ToolRegistry(builtinTools),
               budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
               model: new OpenAiChatModel(

@@ -20,6 +20,7 @@ import {
   loadAggregate,
   newEventMetadata,
   type AggregateCache,
+  type AppendBatcher,
   type FastPublisher,
 } from '@keel/runtime';
 import type { ToolRegistry } from '@keel/tools';
@@ -45,6 +46,8 @@ export interface DriverDeps {
   readonly log: Logger;
   readonly cache: AggregateCache<RunState>;
   readonly publisher: FastPublisher;
+  /** Steps of different runs that commit together share one statement. */
+  readonly batcher: AppendBatcher;
   readonly maxOutputTokens: number;
 }
 
@@ -94,6 +97,7 @@ export class RunDriver {
         const done = await commitStep(this.deps.pool, runAggregate, streamId, entry, events, {
           metadata: () => this.metadata(state, causationId),
           cache: this.deps.cache,
+          batcher: this.deps.batcher,
           ...(inbox ? { inbox } : {}),
         });
         // Already handled (by an earlier delivery or another replica): this

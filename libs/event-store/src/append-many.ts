@@ -7,6 +7,7 @@ import {
 import { ConcurrencyError, InvalidEventError } from './errors';
 import type { Queryable } from './queryable';
 import type { AppendResult, NewEvent, RecordedEvent } from './types';
+import type { InboxEntry } from './append';
 
 /**
  * Appends to several streams in ONE statement (one round trip, one commit):
@@ -20,33 +21,54 @@ import type { AppendResult, NewEvent, RecordedEvent } from './types';
  */
 const APPEND_MANY_SQL = `
 WITH items AS (
-  SELECT i.stream_id, i.expected, i.item
-  FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS i(stream_id, expected, item)
+  SELECT i.stream_id, i.expected, i.consumer, i.message_id, i.item
+  FROM unnest($1::text[], $2::int[], $9::text[], $10::text[])
+    WITH ORDINALITY AS i(stream_id, expected, consumer, message_id, item)
 ), heads AS (
-  SELECT it.item, it.stream_id, it.expected,
+  SELECT it.*,
     coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = it.stream_id), 0) AS version
   FROM items it
+), ib AS (
+  INSERT INTO inbox (consumer, message_id)
+  SELECT h.consumer, h.message_id FROM heads h WHERE h.consumer IS NOT NULL AND h.version = h.expected
+  ON CONFLICT DO NOTHING
+  RETURNING consumer, message_id
+), ok AS (
+  SELECT h.item FROM heads h
+  WHERE h.version = h.expected
+    AND (h.consumer IS NULL OR EXISTS (SELECT 1 FROM ib WHERE ib.consumer = h.consumer AND ib.message_id = h.message_id))
 ), ev AS (
   SELECT * FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[])
     WITH ORDINALITY AS ev(item, event_id, type, schema_version, data, metadata, ord)
+), ins AS (
+  INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
+  SELECT ev.event_id, h.stream_id,
+    (h.expected + row_number() OVER (PARTITION BY ev.item ORDER BY ev.ord))::int,
+    ev.type, ev.schema_version, ev.data::jsonb, ev.metadata::jsonb
+  FROM ev JOIN heads h ON h.item = ev.item
+  WHERE ev.item IN (SELECT item FROM ok)
+  ORDER BY ev.ord
+  RETURNING stream_id, stream_version, global_position::text AS global_position,
+    transaction_id::text AS transaction_id, created_at
 )
-INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
-SELECT ev.event_id, h.stream_id,
-  (h.expected + row_number() OVER (PARTITION BY ev.item ORDER BY ev.ord))::int,
-  ev.type, ev.schema_version, ev.data::jsonb, ev.metadata::jsonb
-FROM ev JOIN heads h ON h.item = ev.item
-WHERE h.version = h.expected
-ORDER BY ev.ord
-RETURNING stream_id, stream_version, global_position::text AS global_position,
-  transaction_id::text AS transaction_id, created_at`;
+SELECT 'event' AS kind, NULL::bigint AS item, stream_id, stream_version, global_position, transaction_id, created_at
+FROM ins
+UNION ALL
+SELECT 'head', h.item, h.stream_id, h.version, NULL, NULL, NULL FROM heads h
+UNION ALL
+SELECT 'ok', ok.item, NULL, NULL, NULL, NULL, NULL FROM ok`;
 
 export interface AppendItem<E extends KeelEvent = KeelEvent> {
   readonly streamId: string;
   readonly expectedVersion: number;
   readonly events: readonly NewEvent<E>[];
+  /** Recorded with the events; a message already in the inbox makes the item a duplicate. */
+  readonly inbox?: InboxEntry;
 }
 
 interface Row {
+  kind: 'event' | 'head' | 'ok';
+  item: string | null;
   stream_id: string;
   stream_version: number;
   global_position: string;
@@ -81,12 +103,24 @@ export async function appendMany(
       flat.map((f) => currentSchemaVersion(f.event.type)),
       flat.map((f) => JSON.stringify(f.event.data)),
       flat.map((f) => JSON.stringify(f.metadata)),
+      items.map((i) => i.inbox?.consumer ?? null),
+      items.map((i) => i.inbox?.messageId ?? null),
     ],
   });
   const byStream = new Map<string, Row[]>();
-  for (const r of res.rows) byStream.set(r.stream_id, [...(byStream.get(r.stream_id) ?? []), r]);
+  const heads = new Map<number, number>();
+  const ok = new Set<number>();
+  for (const r of res.rows) {
+    if (r.kind === 'event') byStream.set(r.stream_id, [...(byStream.get(r.stream_id) ?? []), r]);
+    else if (r.kind === 'head') heads.set(Number(r.item), r.stream_version);
+    else ok.add(Number(r.item));
+  }
   return items.map((item, i): AppendResult | Error => {
     const events = valid[i]!;
+    if (heads.get(i + 1) !== item.expectedVersion)
+      return new ConcurrencyError(item.streamId, item.expectedVersion);
+    if (!ok.has(i + 1))
+      return { nextExpectedVersion: item.expectedVersion, records: [], duplicate: true };
     if (events.length === 0) return { nextExpectedVersion: item.expectedVersion, records: [] };
     const rows = (byStream.get(item.streamId) ?? []).filter(
       (r) =>

@@ -86,7 +86,7 @@ export interface StepOptions<S, E extends KeelEvent, R> {
   readonly decide: (state: S) => { events: E[]; result: R };
   readonly metadata: () => EventMetadata;
   readonly cache?: AggregateCache<S>;
-  /** Group appends that happen together into one statement (not used with an inbox entry). */
+  /** Group appends (and their inbox rows) that happen together into one statement. */
   readonly batcher?: AppendBatcher;
   readonly maxAttempts?: number;
 }
@@ -124,20 +124,15 @@ export async function commitStep<S, E extends KeelEvent>(
   if (events.length === 0 && !opts.inbox) return { duplicate: false, entry, records: [] };
   try {
     const withMetadata = events.map((e) => ({ ...e, metadata: opts.metadata() }));
-    const res =
-      opts.batcher && !opts.inbox
-        ? await opts.batcher.append({
-            streamId,
-            expectedVersion: entry.version,
-            events: withMetadata as NewEvent[],
-          })
-        : await appendToStream(
-            pool,
-            streamId,
-            entry.version,
-            withMetadata,
-            opts.inbox ? { inbox: opts.inbox } : {},
-          );
+    const inbox = opts.inbox ? { inbox: opts.inbox } : {};
+    const res = opts.batcher
+      ? await opts.batcher.append({
+          streamId,
+          expectedVersion: entry.version,
+          events: withMetadata as NewEvent[],
+          ...inbox,
+        })
+      : await appendToStream(pool, streamId, entry.version, withMetadata, inbox);
     if (res.duplicate) return { duplicate: true, entry, records: [] };
     const next = {
       state: events.reduce(spec.evolve, entry.state),

@@ -70,7 +70,10 @@ export class AppendBatcher {
 
 async function settleOne(pool: Pool, p: Pending): Promise<void> {
   try {
-    p.resolve(await appendToStream(pool, p.item.streamId, p.item.expectedVersion, p.item.events));
+    const { streamId, expectedVersion, events, inbox } = p.item;
+    p.resolve(
+      await appendToStream(pool, streamId, expectedVersion, events, inbox ? { inbox } : {}),
+    );
   } catch (err) {
     p.reject(err);
   }

@@ -1,7 +1,13 @@
 import type { KeelNames } from '@keel/contracts';
 
 /**
- * Every durable consumer of the deployment, defined once. Services bind to
+ * Every durable consumer of the deployment, defined once.
+ *
+ * `maxDeliver` is generous on purpose: a handler that cannot reach PostgreSQL
+ * (restart, failover) naks with exponential backoff (capped at 30 s), and an
+ * infrastructure outage must not use up a message's deliveries and send it to
+ * the dead-letter queue. Poison messages do not count on it: they are
+ * recognised and dead-lettered on their first delivery. Services bind to
  * these; `keel provision` (the NATS admin user) declares them when services
  * run without JetStream admin rights.
  *
@@ -24,7 +30,7 @@ export function plannerConsumers(names: KeelNames) {
       durable: names.consumers.plannerIngress,
       filterSubject: names.subjects.runRequest.pattern,
       ackWaitMs: 30_000,
-      maxDeliver: 10,
+      maxDeliver: 50,
       maxAckPending: 1000,
     },
     toolResults: {
@@ -32,7 +38,7 @@ export function plannerConsumers(names: KeelNames) {
       durable: names.consumers.plannerToolResults,
       filterSubject: names.subjects.toolCallEvents.pattern,
       ackWaitMs: 30_000,
-      maxDeliver: 10,
+      maxDeliver: 50,
       maxAckPending: 1000,
     },
   } satisfies Record<string, ConsumerSpec>;
@@ -44,7 +50,7 @@ export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
     durable: names.consumers.toolPool(pool),
     filterSubject: names.subjects.toolCallRequests.pattern(pool),
     ackWaitMs: 30_000,
-    maxDeliver: 5,
+    maxDeliver: 50,
     maxAckPending: 256,
   };
 }
