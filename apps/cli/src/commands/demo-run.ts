@@ -37,24 +37,36 @@ export async function demoRun(opts: {
     const started = Date.now();
 
     const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
+    // Events reach NATS twice (the writer's fast path, then the relay) and not in
+    // log order; show each once, in log order, after a short reorder window.
+    const view = new RunView((e) => {
+      const t = `+${String(Date.parse(e.recordedAt) - started).padStart(5)} ms`;
+      const producer = (e.metadata.producer ?? '?').padEnd(13);
+      out(
+        `  ${t}  ${producer} ${e.streamId.split(':')[0]!.padEnd(9)} ${e.type.padEnd(22)} ${summary(e)}`,
+      );
+    });
     let result: { ok: boolean; traceId?: string } = { ok: false };
+    let end: RelayedEvent | undefined;
     for await (const m of sub) {
       const e = RelayedEvent.parse(json.decode(m.data));
-      const t = `+${String(Date.now() - started).padStart(5)} ms`;
-      out(
-        `  ${t}  ${(e.metadata.producer ?? '?').padEnd(13)} ${e.streamId.split(':')[0]!.padEnd(9)} ${e.type.padEnd(22)} ${summary(e)}`,
-      );
+      view.add(e);
       result.traceId ??= e.metadata.traceparent?.split('-')[1];
       if (e.type === 'RunCompleted' || e.type === 'RunFailed') {
-        result = { ...result, ok: e.type === 'RunCompleted' };
-        const d = e.data as { answer?: string; error?: { code: string; message: string } };
-        out(
-          e.type === 'RunCompleted'
-            ? `\n✔ result: ${d.answer}`
-            : `\n✘ failed: ${d.error?.code} ${d.error?.message}`,
-        );
-        break;
+        end = e;
+        // Let the relay deliver what was committed before the end (it batches every 50 ms).
+        setTimeout(() => sub.unsubscribe(), 400);
       }
+    }
+    view.flush();
+    if (end) {
+      result = { ...result, ok: end.type === 'RunCompleted' };
+      const d = end.data as { answer?: string; error?: { code: string; message: string } };
+      out(
+        end.type === 'RunCompleted'
+          ? `\n✔ result: ${d.answer}`
+          : `\n✘ failed: ${d.error?.code} ${d.error?.message}`,
+      );
     }
     clearTimeout(timer);
     if (result.traceId) {
@@ -109,4 +121,32 @@ async function printTrace(
   out(
     `  spans:    ${spans.length} in one trace — ${[...byService].map(([s, n]) => `${s} ${n}`).join(', ')}`,
   );
+}
+
+/** Prints each event once, in log (global position) order, holding arrivals for a short window. */
+class RunView {
+  private readonly seen = new Set<string>();
+  private buffer: { e: RelayedEvent; at: number }[] = [];
+  private readonly timer = setInterval(() => this.emit(Date.now() - 150), 50);
+
+  constructor(private readonly print: (e: RelayedEvent) => void) {}
+
+  add(e: RelayedEvent): void {
+    if (this.seen.has(e.metadata.eventId)) return;
+    this.seen.add(e.metadata.eventId);
+    this.buffer.push({ e, at: Date.now() });
+  }
+
+  flush(): void {
+    clearInterval(this.timer);
+    this.emit(Infinity);
+  }
+
+  private emit(before: number): void {
+    const ready = this.buffer.filter((b) => b.at <= before);
+    if (ready.length === 0) return;
+    this.buffer = this.buffer.filter((b) => b.at > before);
+    ready.sort((x, y) => Number(BigInt(x.e.globalPosition) - BigInt(y.e.globalPosition)));
+    for (const { e } of ready) this.print(e);
+  }
 }
