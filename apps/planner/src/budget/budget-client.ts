@@ -1,4 +1,5 @@
 import type { NatsConnection } from 'nats';
+import type { z } from 'zod';
 import {
   ReserveBudgetReply,
   SettleBudgetReply,
@@ -21,33 +22,25 @@ export class BudgetClient {
   ) {}
 
   async reserve(req: ReserveBudgetRequest): Promise<ReserveBudgetReply> {
-    const reply = await this.call(() =>
-      requestJson(this.nc, this.names.subjects.budgetReserve.build(), req, {
-        timeoutMs: this.timeoutMs,
-        schema: ReserveBudgetReply,
-      }),
+    const reply = await this.call(
+      this.names.subjects.budgetReserve.build(),
+      req,
+      ReserveBudgetReply,
     );
-    if (reply.status === 'error')
-      throw new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
+    if (reply.status === 'error') throw guardError(reply);
     return reply;
   }
 
   async settle(req: SettleBudgetRequest): Promise<void> {
-    const reply = await this.call(() =>
-      requestJson(this.nc, this.names.subjects.budgetSettle.build(), req, {
-        timeoutMs: this.timeoutMs,
-        schema: SettleBudgetReply,
-      }),
-    );
-    if (reply.status === 'error')
-      throw new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
+    const reply = await this.call(this.names.subjects.budgetSettle.build(), req, SettleBudgetReply);
+    if (reply.status === 'error') throw guardError(reply);
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  /** One request; any failure to get an answer is retryable (fail closed, try later). */
+  private async call<T>(subject: string, req: unknown, schema: z.ZodType<T>): Promise<T> {
     try {
-      return await fn();
+      return await requestJson(this.nc, subject, req, { timeoutMs: this.timeoutMs, schema });
     } catch (err) {
-      if (err instanceof RetryableError) throw err;
       throw new RetryableError(
         `budget guard unreachable: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err },
@@ -55,3 +48,6 @@ export class BudgetClient {
     }
   }
 }
+
+const guardError = (reply: { code: string; message: string }) =>
+  new RetryableError(`budget guard error ${reply.code}: ${reply.message}`);
