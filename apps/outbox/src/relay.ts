@@ -3,6 +3,7 @@ import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { KeelNames } from '@keel/contracts';
+import { KeelAttr } from '@keel/telemetry';
 import {
   checkpointAfter,
   loadCheckpoint,
@@ -130,8 +131,8 @@ export class Relay {
           'messaging.system': 'nats',
           'messaging.destination.name': subject,
           'messaging.message.id': String(e.metadata.eventId),
-          'keel.run.id': String(e.metadata.correlationId),
-          'keel.event.type': e.type,
+          [KeelAttr.runId]: String(e.metadata.correlationId),
+          [KeelAttr.eventType]: e.type,
         });
         try {
           return await publishJson(this.o.js, subject, relayedPayload(e), {

@@ -2,7 +2,7 @@ import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from 
 import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { KeelNames } from '@keel/contracts';
+import { MAX_RUN_REQUEST_BYTES, type KeelNames } from '@keel/contracts';
 import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
 import {
   keelServiceModules,
@@ -18,7 +18,7 @@ import { isFinal, type RunState } from '@keel/run-domain';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import { BudgetClient } from './budget/budget-client';
 import { PLANNER_CONFIG, type PlannerConfig } from './config';
-import { runRequestHandler, RUN_REQUEST_MAX_BYTES } from './handlers/run-request.handler';
+import { runRequestHandler } from './handlers/run-request.handler';
 import { toolOutcomeHandler } from './handlers/tool-outcome.handler';
 import { OpenAiChatModel } from './model/openai-chat-model';
 import { RunDriver } from './run-driver';
@@ -47,13 +47,13 @@ class PlannerConsumers implements OnApplicationBootstrap {
     await this.host.start({
       ...consumers.ingress,
       concurrency,
-      maxPayloadBytes: RUN_REQUEST_MAX_BYTES,
+      maxPayloadBytes: MAX_RUN_REQUEST_BYTES,
       handler: runRequestHandler({ names, driver, defaults }),
     });
     await this.host.start({
       ...consumers.toolResults,
       concurrency,
-      handler: toolOutcomeHandler({ driver }),
+      handler: toolOutcomeHandler({ names, driver }),
     });
   }
 }

@@ -1,5 +1,6 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ErrorInfo } from '@keel/contracts';
+import { GenAiAttr, GenAiOperation, KeelAttr } from '@keel/telemetry';
 import type { ToolDefinition } from '@keel/tools';
 
 const tracer = trace.getTracer('keel-tool-executor');
@@ -28,9 +29,9 @@ export async function executeTool(
   }
   return tracer.startActiveSpan(`execute_tool ${tool.name}`, async (span): Promise<ToolResult> => {
     span.setAttributes({
-      'gen_ai.operation.name': 'execute_tool',
-      'gen_ai.tool.name': tool.name,
-      'keel.tool.version': tool.version,
+      [GenAiAttr.operationName]: GenAiOperation.executeTool,
+      [GenAiAttr.toolName]: tool.name,
+      [KeelAttr.toolVersion]: tool.version,
     });
     const started = performance.now();
     const signal = AbortSignal.timeout(tool.timeoutMs);

@@ -11,7 +11,7 @@ import {
 import { ConcurrencyError, streamVersion } from '@keel/event-store';
 import { parseJson, TerminalError, type Disposition, type InboundMessage } from '@keel/messaging';
 import { newEventMetadata, type AppendBatcher, type FastPublisher } from '@keel/runtime';
-import { withLogContext } from '@keel/telemetry';
+import { KeelAttr, withLogContext } from '@keel/telemetry';
 import { SideEffect, type ToolRegistry } from '@keel/tools';
 import type { CapabilityCache } from './capability-cache';
 import { executeTool } from './execute-tool';
@@ -50,9 +50,11 @@ export function toolCallHandler(deps: ToolCallDeps) {
     const runId = relayed.metadata.correlationId;
     const { callId, tool, step, input, idempotencyKey } = event.data;
     const streamId = streamIds.toolCall(callId);
-    trace
-      .getActiveSpan()
-      ?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': tool, 'keel.step': step });
+    trace.getActiveSpan()?.setAttributes({
+      [KeelAttr.runId]: runId,
+      [KeelAttr.toolName]: tool,
+      [KeelAttr.step]: step,
+    });
 
     return withLogContext({ runId, step }, async () => {
       const readOnly = deps.tools.has(tool) && deps.tools.get(tool).sideEffect === SideEffect.Read;

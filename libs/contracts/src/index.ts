@@ -12,3 +12,4 @@ export * from './events/budget-events';
 export * from './events/delivery-events';
 export * from './events/registry';
 export * from './events/relayed-event';
+export * from './headers';

@@ -1,9 +1,10 @@
 import { headers as natsHeaders, type MsgHdrs } from 'nats';
+import { KeelHeaders } from '@keel/contracts';
 
 /** Header carrying the run a message belongs to; copied into dead letters. */
-export const RUN_ID_HEADER = 'Keel-Run-Id';
+export const RUN_ID_HEADER = KeelHeaders.runId;
 /** JetStream's de-duplication header. */
-export const MSG_ID_HEADER = 'Nats-Msg-Id';
+export const MSG_ID_HEADER = KeelHeaders.msgId;
 
 /** NATS headers as a plain record; a repeated header keeps its last value. */
 export function headersToRecord(h: MsgHdrs | undefined): Record<string, string> {

@@ -1,13 +1,4 @@
-import { aggregateOf, routeOf, type KeelNames } from '@keel/contracts';
-
-/** Headers every relayed event carries (besides `Nats-Msg-Id` = event id and trace context). */
-export const KeelHeaders = {
-  runId: 'Keel-Run-Id',
-  eventType: 'Keel-Event-Type',
-  streamId: 'Keel-Stream-Id',
-  streamVersion: 'Keel-Stream-Version',
-  tenant: 'Keel-Tenant',
-} as const;
+import { aggregateOf, KeelHeaders, routeOf, type KeelNames } from '@keel/contracts';
 
 interface RoutableEvent {
   readonly streamId: string;
@@ -27,6 +18,7 @@ export function subjectForEvent(names: KeelNames, e: RoutableEvent): string {
   );
 }
 
+/** Headers every published event carries (besides trace context and `Nats-Msg-Id`). */
 export function headersForEvent(e: RoutableEvent): Record<string, string> {
   return {
     [KeelHeaders.runId]: String(e.metadata.correlationId),

@@ -1,5 +1,5 @@
 import { headers as natsHeaders, type JetStreamClient } from 'nats';
-import type { KeelNames } from '@keel/contracts';
+import { KeelHeaders, type KeelNames } from '@keel/contracts';
 import type { RawRecordedEvent, RecordedEvent } from '@keel/event-store';
 import { headersForEvent, subjectForEvent } from './event-routing';
 
@@ -54,7 +54,7 @@ export class FastPublisher {
       if (!FAST_PATH_EVENTS.has(e.type)) continue;
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
-      h.set('Nats-Msg-Id', e.metadata.eventId);
+      h.set(KeelHeaders.msgId, e.metadata.eventId);
       if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
       if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);
       this.js

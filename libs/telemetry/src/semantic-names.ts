@@ -18,6 +18,7 @@ export const KeelAttr = {
   step: 'keel.step',
   toolName: 'keel.tool.name',
   toolPool: 'keel.tool.pool',
+  toolVersion: 'keel.tool.version',
   /** Delivery attempt of a message or retry attempt of a call, starting at 1. */
   attempt: 'keel.attempt',
   eventType: 'keel.event.type',
@@ -38,12 +39,14 @@ export const GenAiAttr = {
   responseModel: 'gen_ai.response.model',
   usageInputTokens: 'gen_ai.usage.input_tokens',
   usageOutputTokens: 'gen_ai.usage.output_tokens',
+  toolName: 'gen_ai.tool.name',
 } as const;
 export type GenAiAttrName = (typeof GenAiAttr)[keyof typeof GenAiAttr];
 
 /** Values of `gen_ai.operation.name` that Keel uses. */
 export const GenAiOperation = {
   chat: 'chat',
+  executeTool: 'execute_tool',
 } as const;
 export type GenAiOperation = (typeof GenAiOperation)[keyof typeof GenAiOperation];
 

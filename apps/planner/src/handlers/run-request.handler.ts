@@ -1,11 +1,9 @@
 import { trace } from '@opentelemetry/api';
-import { MAX_RUN_REQUEST_BYTES, RunRequest, runIdFor, type KeelNames } from '@keel/contracts';
+import { RunRequest, runIdFor, type KeelNames } from '@keel/contracts';
 import { parseJson, type Disposition, type InboundMessage } from '@keel/messaging';
 import { decideStartRun, type RunDefaults } from '@keel/run-domain';
-import { withLogContext } from '@keel/telemetry';
+import { KeelAttr, withLogContext } from '@keel/telemetry';
 import type { RunDriver } from '../run-driver';
-
-export const INGRESS_CONSUMER = 'planner-ingress';
 
 /**
  * Ingress: a run request from an upstream system. The run id is derived from
@@ -22,17 +20,17 @@ export function runRequestHandler(deps: {
   return async (msg: InboundMessage): Promise<Disposition> => {
     const request = parseJson(msg, RunRequest);
     const runId = runIdFor(request.tenant, request.requestId);
-    trace.getActiveSpan()?.setAttributes({ 'keel.run.id': runId, 'keel.tenant': request.tenant });
+    trace
+      .getActiveSpan()
+      ?.setAttributes({ [KeelAttr.runId]: runId, [KeelAttr.tenant]: request.tenant });
     return withLogContext({ runId }, async () => {
       const messageId = msg.msgId ?? `${deps.names.streams.ingress}:${msg.streamSequence}`;
       await deps.driver.drive(runId, messageId, {
         decide: (s) =>
           decideStartRun(s, { request, runId, now: new Date(), defaults: deps.defaults }),
-        inbox: { consumer: INGRESS_CONSUMER, messageId },
+        inbox: { consumer: deps.names.consumers.plannerIngress, messageId },
       });
       return { kind: 'ack' };
     });
   };
 }
-
-export const RUN_REQUEST_MAX_BYTES = MAX_RUN_REQUEST_BYTES;

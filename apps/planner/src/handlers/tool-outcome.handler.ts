@@ -1,18 +1,16 @@
 import { trace } from '@opentelemetry/api';
-import { RelayedEvent, upcastEvent, type ToolOutcome } from '@keel/contracts';
+import { RelayedEvent, upcastEvent, type KeelNames, type ToolOutcome } from '@keel/contracts';
 import { parseJson, type Disposition, type InboundMessage } from '@keel/messaging';
 import { decideToolOutcome } from '@keel/run-domain';
-import { withLogContext } from '@keel/telemetry';
+import { KeelAttr, withLogContext } from '@keel/telemetry';
 import type { RunDriver } from '../run-driver';
-
-const CONSUMER = 'planner-tool-results';
 
 /**
  * A tool call's outcome (from the tool executor's stream): recorded on the run
  * once (inbox + the decider ignore repeats) together with whatever the run
  * does next — when it was the last pending call, the next model decision.
  */
-export function toolOutcomeHandler(deps: { driver: RunDriver }) {
+export function toolOutcomeHandler(deps: { names: KeelNames; driver: RunDriver }) {
   return async (msg: InboundMessage): Promise<Disposition> => {
     const relayed = parseJson(msg, RelayedEvent);
     const event = upcastEvent(relayed.type, relayed.schemaVersion, relayed.data);
@@ -31,12 +29,12 @@ export function toolOutcomeHandler(deps: { driver: RunDriver }) {
     const { runId, callId } = event.data;
     trace
       .getActiveSpan()
-      ?.setAttributes({ 'keel.run.id': runId, 'keel.tool.name': event.data.tool });
+      ?.setAttributes({ [KeelAttr.runId]: runId, [KeelAttr.toolName]: event.data.tool });
     return withLogContext({ runId }, async () => {
       const eventId = relayed.metadata.eventId;
       await deps.driver.drive(runId, eventId, {
         decide: (s) => decideToolOutcome(s, { callId, outcome }),
-        inbox: { consumer: CONSUMER, messageId: eventId },
+        inbox: { consumer: deps.names.consumers.plannerToolResults, messageId: eventId },
       });
       return { kind: 'ack' };
     });

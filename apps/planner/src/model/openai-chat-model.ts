@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ChatMessage } from '@keel/run-domain';
+import { GenAiAttr, GenAiOperation } from '@keel/telemetry';
 import { keepAliveFetch } from './http-fetch';
 import { ModelCallError, type ModelClient, type ModelReply, type ToolSpec } from './model-client';
 
@@ -30,9 +31,9 @@ export class OpenAiChatModel implements ModelClient {
   async complete(args: Parameters<ModelClient['complete']>[0]): Promise<ModelReply> {
     return tracer.startActiveSpan(`chat ${this.model}`, { kind: SpanKind.CLIENT }, async (span) => {
       span.setAttributes({
-        'gen_ai.operation.name': 'chat',
-        'gen_ai.system': 'openai',
-        'gen_ai.request.model': this.model,
+        [GenAiAttr.operationName]: GenAiOperation.chat,
+        [GenAiAttr.system]: 'openai',
+        [GenAiAttr.requestModel]: this.model,
       });
       const started = performance.now();
       try {
@@ -57,9 +58,9 @@ export class OpenAiChatModel implements ModelClient {
           outputTokens: res.usage?.completion_tokens ?? 0,
         };
         span.setAttributes({
-          'gen_ai.response.model': res.model,
-          'gen_ai.usage.input_tokens': usage.inputTokens,
-          'gen_ai.usage.output_tokens': usage.outputTokens,
+          [GenAiAttr.responseModel]: res.model,
+          [GenAiAttr.usageInputTokens]: usage.inputTokens,
+          [GenAiAttr.usageOutputTokens]: usage.outputTokens,
         });
         const calls = (message.tool_calls ?? []).flatMap((c) =>
           c.type === 'function'
