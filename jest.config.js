@@ -18,6 +18,7 @@ const libs = [
   'contracts',
   'run-domain',
   'budget-domain',
+  'resilience',
   'tools',
   'event-store',
   'messaging',

@@ -1,17 +1,39 @@
-import { fullJitterBackoffMs } from './backoff';
+import { fullJitterBackoffMs as fromResilience } from '@keel/resilience';
+import { fullJitterBackoffMs, sleep } from './backoff';
 
-describe('fullJitterBackoffMs', () => {
-  it('grows exponentially from the base and is capped', () => {
-    const max = (attempt: number) => fullJitterBackoffMs(attempt, { random: () => 0.999999 });
-    expect(max(1)).toBe(199);
-    expect(max(2)).toBe(399);
-    expect(max(3)).toBe(799);
-    expect(max(20)).toBe(29_999);
-    expect(max(1000)).toBe(29_999);
+// The backoff formula itself is tested in libs/resilience.
+describe('backoff', () => {
+  it('re-exports fullJitterBackoffMs from @keel/resilience', () => {
+    expect(fullJitterBackoffMs).toBe(fromResilience);
   });
 
-  it('uses the full range down to zero', () => {
-    expect(fullJitterBackoffMs(5, { random: () => 0 })).toBe(0);
-    expect(fullJitterBackoffMs(2, { random: () => 0.5 })).toBe(200);
+  describe('sleep', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    it('resolves after the delay', async () => {
+      let done = false;
+      const slept = sleep(1000).then(() => (done = true));
+      await jest.advanceTimersByTimeAsync(999);
+      expect(done).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      await slept;
+      expect(done).toBe(true);
+    });
+
+    it('resolves early when the signal aborts, and at once when it already has', async () => {
+      const controller = new AbortController();
+      let done = false;
+      const slept = sleep(60_000, controller.signal).then(() => (done = true));
+      await jest.advanceTimersByTimeAsync(10);
+      expect(done).toBe(false);
+      controller.abort();
+      await slept;
+      expect(done).toBe(true);
+      expect(jest.getTimerCount()).toBe(0);
+
+      await sleep(60_000, controller.signal);
+      expect(jest.getTimerCount()).toBe(0);
+    });
   });
 });
