@@ -14,7 +14,7 @@ export interface RunOutcome {
 /**
  * Submits run requests the way an upstream system does (JetStream publish on
  * the ingress subject, Msg-Id = request id) and learns their ends from the
- * relayed RunCompleted / RunFailed events, as an upstream would.
+ * relayed run endings (RunCompleted / RunFailed / RunDegraded / ...), as an upstream would.
  * Latency = from just before the publish to the arrival of the end event.
  */
 export class RunSubmitter {
@@ -28,7 +28,7 @@ export class RunSubmitter {
   ) {}
 
   start(): void {
-    for (const type of ['RunCompleted', 'RunFailed'] as const) {
+    for (const type of ['RunCompleted', 'RunFailed', 'RunDegraded', 'RunCancelled', 'RunTimedOut']) {
       const sub = this.nc.subscribe(this.names.subjects.eventsOfType.pattern('run', type));
       this.subs.push(sub);
       void (async () => {

@@ -2,7 +2,12 @@ import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from 
 import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { MAX_RUN_REQUEST_BYTES, type KeelNames } from '@keel/contracts';
+import {
+  CancelRunCommand,
+  MAX_RUN_REQUEST_BYTES,
+  ReviewDecisionCommand,
+  type KeelNames,
+} from '@keel/contracts';
 import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
 import {
   keelServiceModules,
@@ -17,25 +22,30 @@ import {
 import { isFinal, type RunState } from '@keel/run-domain';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import { BudgetClient } from './budget/budget-client';
-import { PLANNER_CONFIG, type PlannerConfig } from './config';
+import { modelMapOf, PLANNER_CONFIG, type PlannerConfig } from './config';
+import { runCommandHandlers } from './handlers/run-commands.handler';
 import { runRequestHandler } from './handlers/run-request.handler';
 import { toolOutcomeHandler } from './handlers/tool-outcome.handler';
-import { OpenAiChatModel } from './model/openai-chat-model';
+import { wakeupHandler } from './handlers/wakeup.handler';
+import { createModelClient } from './model/create-model-client';
+import { ModelRouter } from './model/model-router';
 import { RunDriver } from './run-driver';
 
 const RUN_DRIVER = Symbol('RUN_DRIVER');
+const TOOLS = Symbol('TOOLS');
 
-/** Registers the planner's two consumers: run requests (ingress) and tool-call outcomes. */
+/** Registers the planner's consumers (run requests, tool outcomes, wake-ups) and command servers. */
 class PlannerConsumers implements OnApplicationBootstrap {
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(RUN_DRIVER) private readonly driver: RunDriver,
+    @Inject(TOOLS) private readonly tools: ToolRegistry,
     @Inject(PLANNER_CONFIG) private readonly config: PlannerConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const { names, driver, config } = this;
+    const { names, driver, config, tools } = this;
     const defaults = {
       maxSteps: config.KEEL_RUN_MAX_STEPS,
       maxToolCalls: config.KEEL_RUN_MAX_TOOL_CALLS,
@@ -55,6 +65,24 @@ class PlannerConsumers implements OnApplicationBootstrap {
       concurrency,
       handler: toolOutcomeHandler({ names, driver }),
     });
+    await this.host.start({
+      ...consumers.wakeups,
+      concurrency,
+      handler: wakeupHandler({ names, driver }),
+    });
+    const commands = runCommandHandlers({ driver, tools });
+    this.host.serve({
+      subject: names.subjects.runReview.pattern,
+      queue: 'planner',
+      schema: ReviewDecisionCommand,
+      handler: commands.review,
+    });
+    this.host.serve({
+      subject: names.subjects.runCancel.pattern,
+      queue: 'planner',
+      schema: CancelRunCommand,
+      handler: commands.cancel,
+    });
   }
 }
 
@@ -66,34 +94,55 @@ export class PlannerModule {
       imports: keelServiceModules({ config, serviceName: 'planner', logger }),
       providers: [
         { provide: PLANNER_CONFIG, useValue: config },
+        { provide: TOOLS, useValue: new ToolRegistry(builtinTools) },
         {
           provide: RUN_DRIVER,
-          inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER],
+          inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER, TOOLS],
           useFactory: (
             pool: Pool,
             nc: NatsConnection,
             js: JetStreamClient,
             names: KeelNames,
             log: Logger,
-          ) =>
-            new RunDriver({
+            tools: ToolRegistry,
+          ) => {
+            const map = modelMapOf(config);
+            return new RunDriver({
               pool,
               log,
               cache: new AggregateCache<RunState>(5_000, (s) => !isFinal(s)),
               publisher: new FastPublisher(js, names),
               batcher: new AppendBatcher(pool),
-              tools: new ToolRegistry(builtinTools),
+              tools,
               budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
-              model: new OpenAiChatModel(
-                {
-                  baseURL: config.KEEL_MODEL_BASE_URL,
-                  apiKey: config.KEEL_MODEL_API_KEY,
-                  timeoutMs: config.KEEL_MODEL_TIMEOUT_MS,
+              router: new ModelRouter(map, {
+                createClient: (provider, model) =>
+                  createModelClient(config, map, provider, model, process.env),
+                breaker: {
+                  failureThreshold: config.KEEL_MODEL_BREAKER_FAILURES,
+                  coolDownMs: config.KEEL_MODEL_BREAKER_COOLDOWN_MS,
                 },
-                config.KEEL_MODEL_NAME,
-              ),
-              maxOutputTokens: config.KEEL_MODEL_MAX_OUTPUT_TOKENS,
-            }),
+                log,
+              }),
+              policy: {
+                review: {
+                  enabled: config.reviewEnabled,
+                  minConfidence: config.KEEL_REVIEW_MIN_CONFIDENCE,
+                  highStakesTools: config.KEEL_REVIEW_TOOLS,
+                },
+                retry: {
+                  maxAttempts: config.KEEL_MODEL_MAX_ATTEMPTS,
+                  baseMs: config.KEEL_MODEL_RETRY_BASE_MS,
+                  capMs: config.KEEL_MODEL_RETRY_CAP_MS,
+                  maxRetryAfterMs: config.KEEL_MODEL_MAX_RETRY_AFTER_MS,
+                },
+                maxInvalidOutputs: config.KEEL_MODEL_OUTPUT_ATTEMPTS,
+                invalidOutputEscalation: config.KEEL_INVALID_OUTPUT_ESCALATION,
+                maxOutputTokens: config.KEEL_MODEL_MAX_OUTPUT_TOKENS,
+                contextTokens: config.KEEL_MODEL_CONTEXT_TOKENS,
+              },
+            });
+          },
         },
         PlannerConsumers,
       ],

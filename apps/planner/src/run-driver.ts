@@ -1,18 +1,17 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { streamIds, type ErrorInfo, type RunEvent } from '@keel/contracts';
+import { streamIds, type RunCommandReply, type RunEvent, type Usage } from '@keel/contracts';
 import type { InboxEntry } from '@keel/event-store';
 import { ConcurrencyError } from '@keel/event-store';
-import { RetryableError } from '@keel/messaging';
+import { RetryableError, TerminalError } from '@keel/messaging';
+import type { RetryPolicy } from '@keel/resilience';
 import {
-  buildTranscript,
-  decideFailRun,
-  decideModelDecision,
   evolveRun,
   isFinal,
   nextAction,
-  PROMPT_VERSION,
   type ActiveRunState,
+  type CommandVerdict,
+  type ReviewPolicy,
   type RunState,
 } from '@keel/run-domain';
 import {
@@ -25,22 +24,26 @@ import {
 } from '@keel/runtime';
 import type { ToolRegistry } from '@keel/tools';
 import type { BudgetClient } from './budget/budget-client';
-import { toDecision } from './model/decision';
-import {
-  ModelCallError,
-  type ModelClient,
-  type ModelReply,
-  type ToolSpec,
-} from './model/model-client';
+import { ModelStep, type StepOutcome } from './model-step';
+import type { ModelRouter } from './model/model-router';
 import { runAggregate } from './run-aggregate';
 
 /** Safety net against a bug looping forever inside one delivery; real limits are in the run. */
 const MAX_ITERATIONS_PER_DELIVERY = 1000;
 const MAX_CONFLICT_RETRIES = 5;
 
+export interface DriverPolicy {
+  readonly review: ReviewPolicy;
+  readonly retry: RetryPolicy;
+  readonly maxInvalidOutputs: number;
+  readonly invalidOutputEscalation: 'review' | 'dead_letter';
+  readonly maxOutputTokens: number;
+  readonly contextTokens: number;
+}
+
 export interface DriverDeps {
   readonly pool: Pool;
-  readonly model: ModelClient;
+  readonly router: ModelRouter;
   readonly budget: BudgetClient;
   readonly tools: ToolRegistry;
   readonly log: Logger;
@@ -48,7 +51,9 @@ export interface DriverDeps {
   readonly publisher: FastPublisher;
   /** Steps of different runs that commit together share one statement. */
   readonly batcher: AppendBatcher;
-  readonly maxOutputTokens: number;
+  readonly policy: DriverPolicy;
+  /** Called after each commit that ended a run (e.g. for a dead letter or an alert). */
+  readonly onRunEnded?: (state: ActiveRunState, events: readonly RunEvent[]) => void;
 }
 
 /** What a delivery brings: events to record (decided from the state) and its inbox entry. */
@@ -59,21 +64,27 @@ export interface DriveInput {
 
 /**
  * Drives one run forward from whatever its stream says is pending: it records
- * the delivery's input, and while the next action is a model call it reserves
- * budget, calls the model and records the decision — until the run must wait
- * for tools or is finished.
+ * the delivery's input, then, while the run needs the model, reserves budget,
+ * calls the model and records what came of it — until the run must wait (for
+ * tools, a person, or a retry) or is finished.
  *
- * The input's events are committed together with the next decision (one
- * statement: inbox row + events), so a tool round costs one commit here. That
- * is safe: the input is already durable in its own stream (the tool call's),
- * and the message is acked only after this commit.
+ * The input's events are committed together with the next model step (one
+ * statement: inbox row + events), so a tool round costs one commit here.
+ *
+ * Retries are durable: a failed attempt is committed as `ModelCallFailed`
+ * (with its delay) and the delivery is nak'ed with that delay; the
+ * redelivery, on any replica, finds the attempt count in the stream.
  *
  * Safe to call any number of times, from any replica: every step is decided
  * from the recorded state and appended with an expected version; a conflict
  * re-reads the stream and decides again, and deciders ignore repeats.
  */
 export class RunDriver {
-  constructor(private readonly deps: DriverDeps) {}
+  private readonly step: ModelStep;
+
+  constructor(private readonly deps: DriverDeps) {
+    this.step = new ModelStep(deps);
+  }
 
   async drive(runId: string, causationId: string, input: DriveInput = {}): Promise<RunState> {
     let conflicts = 0;
@@ -81,18 +92,20 @@ export class RunDriver {
     const streamId = streamIds.run(runId);
     for (let i = 0; i < MAX_ITERATIONS_PER_DELIVERY; i++) {
       const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
-      const inputEvents = decide ? decide(entry.state) : [];
-      const state = inputEvents.reduce(evolveRun, entry.state);
-      const action = nextAction(state);
-      let events: RunEvent[] = inputEvents;
-      let settle: (() => Promise<void>) | undefined;
-      if (action.kind === 'call_model' && state.status !== 'none') {
-        const step = await this.modelStep(state, action.step);
-        events = [...inputEvents, ...step.events];
-        settle = step.settle;
-      } else if (action.kind === 'fail' && state.status !== 'none') {
-        events = [...inputEvents, ...decideFailRun(state, action.error)];
+      const events: RunEvent[] = decide ? decide(entry.state) : [];
+      let state = events.reduce(evolveRun, entry.state);
+      let action = nextAction(state, new Date());
+      while (action.kind === 'record') {
+        events.push(...action.events);
+        state = action.events.reduce(evolveRun, state);
+        action = nextAction(state, new Date());
       }
+      let outcome: StepOutcome | undefined;
+      if (action.kind === 'call_model' && state.status !== 'none') {
+        outcome = await this.step.run(state, action.step, action.synthesis);
+        events.push(...outcome.events);
+      }
+      if (events.length === 0 && !inbox) return state; // nothing to record: waiting or finished
       try {
         const done = await commitStep(this.deps.pool, runAggregate, streamId, entry, events, {
           metadata: () => this.metadata(state, causationId),
@@ -104,12 +117,17 @@ export class RunDriver {
         // process's view of the run may be behind, so re-read it.
         if (done.duplicate) this.deps.cache.delete(streamId);
         this.deps.publisher.publish(done.records);
-        if (settle) void settle();
-        // The input is recorded (or was, by an earlier delivery): from here on, drive from the state.
         decide = undefined;
         inbox = undefined;
-        if (!done.duplicate && (action.kind === 'finished' || action.kind === 'wait_for_tools'))
-          return done.entry.state;
+        if (done.duplicate) continue;
+        const after = done.entry.state;
+        this.afterCommit(after, events, outcome);
+        if (outcome?.retryInMs !== undefined) {
+          throw new RetryableError(`model step ${outcome.stepNumber} will be retried`, {
+            retryAfterMs: outcome.retryInMs,
+          });
+        }
+        if (action.kind !== 'call_model') return after;
       } catch (err) {
         if (!(err instanceof ConcurrencyError) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
       }
@@ -120,88 +138,60 @@ export class RunDriver {
   }
 
   /**
-   * Reserve (settling the previous step's reservation in the same request),
-   * call the model, validate its reply into a decision. Returns the events to
-   * record and, for a final decision, a settle to send after the commit.
+   * Apply an operator command: decide from the recorded state, commit, answer.
+   * Refusals and repeats write nothing.
    */
-  private async modelStep(
-    state: ActiveRunState,
-    step: number,
-  ): Promise<{ events: RunEvent[]; settle?: () => Promise<void> }> {
-    const { budget, model, tools, log } = this.deps;
-    const messages = buildTranscript(state);
-    const reservationId = `${state.runId}:${step}`;
-    const previous = state.history.findLast((h) => h.kind === 'decision');
-    const grant = await budget.reserve({
-      runId: state.runId,
-      tenant: state.tenant,
-      reservationId,
-      tokens: Math.ceil(JSON.stringify(messages).length / 4) + this.deps.maxOutputTokens,
-      limitTokens: state.limits.maxTokens,
-      ...(previous?.kind === 'decision'
-        ? { settle: { reservationId: `${state.runId}:${previous.step}`, usage: previous.usage } }
-        : {}),
-    });
-    const fail = (error: ErrorInfo) => ({ events: decideFailRun(state, error) });
-    if (grant.status === 'exhausted')
-      return fail({ code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false });
-
-    let reply: ModelReply;
-    try {
-      reply = await model.complete({
-        messages,
-        tools: state.tools.filter((t) => tools.has(t)).map((t) => this.toolSpec(t)),
-        maxOutputTokens: this.deps.maxOutputTokens,
-        idempotencyKey: reservationId,
-      });
-    } catch (err) {
-      if (err instanceof ModelCallError && err.retryable) {
-        log.warn({ code: err.code, status: err.status, step }, 'model call failed; will retry');
-        throw new RetryableError(err.message, {
-          cause: err,
-          ...(err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}),
+  async command(
+    runId: string,
+    causationId: string,
+    decide: (state: RunState) => CommandVerdict,
+  ): Promise<RunCommandReply> {
+    const streamId = streamIds.run(runId);
+    for (let conflicts = 0; ; conflicts++) {
+      const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+      const verdict = decide(entry.state);
+      if (verdict.kind === 'refused')
+        return { status: 'refused', code: verdict.code, message: verdict.message };
+      if (verdict.events.length === 0)
+        return { status: 'accepted', runStatus: entry.state.status, duplicate: true };
+      const state = verdict.events.reduce(evolveRun, entry.state);
+      try {
+        const done = await commitStep(this.deps.pool, runAggregate, streamId, entry, verdict.events, {
+          metadata: () => this.metadata(state, causationId),
+          cache: this.deps.cache,
+          batcher: this.deps.batcher,
         });
+        this.deps.publisher.publish(done.records);
+        this.afterCommit(done.entry.state, verdict.events, undefined);
+        return { status: 'accepted', runStatus: done.entry.state.status, duplicate: false };
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError) || conflicts >= MAX_CONFLICT_RETRIES) throw err;
       }
-      return fail(
-        err instanceof ModelCallError
-          ? { code: err.code, message: err.message, retryable: false }
-          : { code: 'MODEL_ERROR', message: String(err), retryable: false },
-      );
     }
-    let decision;
-    try {
-      decision = toDecision(reply.reply, state.runId, step);
-    } catch (err) {
-      const e = err as ModelCallError;
-      return fail({ code: e.code, message: e.message, retryable: false });
-    }
-    const events = decideModelDecision(state, {
-      step,
-      decision,
-      usage: reply.usage,
-      model: reply.model,
-      promptVersion: PROMPT_VERSION,
-      latencyMs: Math.round(reply.latencyMs * 1000) / 1000,
-      poolOf: (t) => tools.poolOf(t),
-    });
-    // The run may end with this decision (a final answer, a final tool round, a limit):
-    // then no later reserve carries its settlement, so send it on its own after the commit.
-    const settle = () =>
-      budget
-        .settle({ runId: state.runId, tenant: state.tenant, reservationId, usage: reply.usage })
-        .catch((err: unknown) =>
-          log.warn({ err: String(err) }, 'budget settle failed; the guard keeps the reservation'),
-        );
-    const endsRun = isFinal(events.reduce(evolveRun, state as RunState));
-    return {
-      events,
-      settle: endsRun || decision.kind === 'final' || decision.final ? settle : undefined,
-    };
   }
 
-  private toolSpec(name: string): ToolSpec {
-    const t = this.deps.tools.get(name);
-    return { name, description: t.description, parameters: this.deps.tools.inputJsonSchema(name) };
+  /**
+   * Settle budget reservations no later reserve will carry (the run ended, or
+   * it waits for a person or a final tool round), and report ended runs.
+   * Settling is idempotent at the guard, so settling twice is harmless.
+   */
+  private afterCommit(after: RunState, events: RunEvent[], outcome: StepOutcome | undefined) {
+    if (after.status === 'none') return;
+    const ended = isFinal(after);
+    const decided = outcome?.events.some((e) => e.type === 'ModelDecisionRecorded') ?? false;
+    const last = after.history.findLast((h) => h.kind === 'decision');
+    const settle = (reservationId: string, usage: Usage) =>
+      void this.step.settle(after, reservationId, usage);
+    if (outcome?.reservation && (ended || (decided && !continues(after))))
+      settle(outcome.reservation.id, outcome.reservation.usage());
+    else if (ended && last?.kind === 'decision')
+      settle(`${after.runId}:${last.step}`, last.stepUsage);
+    if (!ended) return;
+    this.deps.onRunEnded?.(after, events);
+    const failed = events.find((e) => e.type === 'RunFailed');
+    // Escalation by dead letter: the delivery that drove the run goes to the DLQ with the reason.
+    if (failed?.type === 'RunFailed' && failed.data.error.code === 'STRUCTURED_OUTPUT_INVALID')
+      throw new TerminalError(failed.data.error.code, failed.data.error.message);
   }
 
   private metadata(state: RunState, causationId: string) {
@@ -214,3 +204,6 @@ export class RunDriver {
     });
   }
 }
+
+/** The run goes on to another model call after this round without anyone settling in between. */
+const continues = (s: ActiveRunState) => s.status === 'awaiting_tools' && !s.final;

@@ -3,6 +3,7 @@ export * from './ids';
 export * from './stream-ids';
 export * from './run-request';
 export * from './budget-messages';
+export * from './run-commands';
 export * from './dead-letter';
 export * from './events/define';
 export * from './events/metadata';

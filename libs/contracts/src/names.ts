@@ -84,6 +84,12 @@ export function keelNames(prefix: string) {
       },
       /** Settle a reservation with the actual usage: core NATS request/reply. */
       budgetSettle: { pattern: `${prefix}.budget.settle`, build: () => `${prefix}.budget.settle` },
+      /** Operator decision on a human review: core NATS request/reply answered by a planner replica. */
+      runReview: { pattern: `${prefix}.cmd.run.review`, build: () => `${prefix}.cmd.run.review` },
+      /** Cancel a run: core NATS request/reply answered by a planner replica. */
+      runCancel: { pattern: `${prefix}.cmd.run.cancel`, build: () => `${prefix}.cmd.run.cancel` },
+      /** Run events the planner must act on later (a review that asks for a re-plan). */
+      runWakeups: { pattern: `${prefix}.evt.run._.HumanReviewDecided.*` },
       /** Dead letters written by a consumer: the original payload plus the reason. */
       dlq: {
         pattern: `${prefix}.dlq.>`,
@@ -101,6 +107,7 @@ export function keelNames(prefix: string) {
     consumers: {
       plannerIngress: 'planner-ingress',
       plannerToolResults: 'planner-tool-results',
+      plannerWakeups: 'planner-wakeups',
       toolPool: (pool: string) => `tool-pool-${assertToken('pool', pool)}`,
       budgetRunEvents: 'budget-guard-run-events',
     },

@@ -23,7 +23,7 @@ export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array 
 
 /**
  * Events another service is waiting for: they trigger work (a tool call, a
- * tool outcome) or end a run. Only these take the fast path; everything else
+ * tool outcome, a re-plan after a review) or pause or end a run. Only these take the fast path; everything else
  * reaches JetStream through the relay alone.
  */
 export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
@@ -31,8 +31,13 @@ export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
   'ToolCallSucceeded',
   'ToolCallFailed',
   'ToolCallRejected',
+  'HumanReviewRequested',
+  'HumanReviewDecided',
   'RunCompleted',
   'RunFailed',
+  'RunDegraded',
+  'RunCancelled',
+  'RunTimedOut',
 ]);
 
 /**

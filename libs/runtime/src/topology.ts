@@ -41,6 +41,14 @@ export function plannerConsumers(names: KeelNames) {
       maxDeliver: 50,
       maxAckPending: 1000,
     },
+    wakeups: {
+      stream: names.streams.events,
+      durable: names.consumers.plannerWakeups,
+      filterSubject: names.subjects.runWakeups.pattern,
+      ackWaitMs: 30_000,
+      maxDeliver: 50,
+      maxAckPending: 1000,
+    },
   } satisfies Record<string, ConsumerSpec>;
 }
 
@@ -58,5 +66,5 @@ export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
 /** All durables of a deployment whose tool executors serve `pools`. */
 export function allConsumers(names: KeelNames, pools: readonly string[]): ConsumerSpec[] {
   const p = plannerConsumers(names);
-  return [p.ingress, p.toolResults, ...pools.map((pool) => toolPoolConsumer(names, pool))];
+  return [p.ingress, p.toolResults, p.wakeups, ...pools.map((pool) => toolPoolConsumer(names, pool))];
 }

@@ -52,7 +52,7 @@ export async function demoRun(opts: {
       const e = RelayedEvent.parse(json.decode(m.data));
       view.add(e);
       result.traceId ??= e.metadata.traceparent?.split('-')[1];
-      if (e.type === 'RunCompleted' || e.type === 'RunFailed') {
+      if (RUN_ENDINGS.has(e.type)) {
         end = e;
         // Let the relay deliver what was committed before the end (it batches every 50 ms).
         setTimeout(() => sub.unsubscribe(), 400);
@@ -61,11 +61,16 @@ export async function demoRun(opts: {
     view.flush();
     if (end) {
       result = { ...result, ok: end.type === 'RunCompleted' };
-      const d = end.data as { answer?: string; error?: { code: string; message: string } };
+      const d = end.data as {
+        answer?: string;
+        error?: { code: string; message: string };
+        reason?: { code: string; message: string } | string;
+      };
+      const why = d.error ?? (typeof d.reason === 'object' ? d.reason : undefined);
       out(
         end.type === 'RunCompleted'
           ? `\n✔ result: ${d.answer}`
-          : `\n✘ failed: ${d.error?.code} ${d.error?.message}`,
+          : `\n✘ ${end.type}: ${why ? `${why.code} ${why.message}` : String(d.reason ?? '')}`,
       );
     }
     clearTimeout(timer);
@@ -82,18 +87,33 @@ export async function demoRun(opts: {
   }
 }
 
+const RUN_ENDINGS = new Set(['RunCompleted', 'RunFailed', 'RunDegraded', 'RunCancelled', 'RunTimedOut']);
+
 function summary(e: RelayedEvent): string {
   const d = e.data as Record<string, unknown>;
   switch (e.type) {
     case 'ModelDecisionRecorded': {
       const u = d.usage as { inputTokens: number; outputTokens: number };
-      const decision = d.decision as { kind: string; calls?: { tool: string }[] };
+      const decision = d.decision as {
+        kind: string;
+        calls?: { tool: string }[];
+        confidence?: number | null;
+      };
       const what =
-        decision.kind === 'final'
-          ? 'final answer'
-          : `call ${decision.calls?.map((c) => c.tool).join(', ')}`;
-      return `step ${String(d.step)}: ${what} (${u.inputTokens}+${u.outputTokens} tokens)`;
+        decision.kind === 'tool_calls'
+          ? `call ${decision.calls?.map((c) => c.tool).join(', ')}`
+          : decision.kind === 'final'
+            ? 'final answer'
+            : 'ask a person';
+      const sure = typeof decision.confidence === 'number' ? `, confidence ${decision.confidence}` : '';
+      return `step ${String(d.step)}: ${what} (${u.inputTokens}+${u.outputTokens} tokens${sure})`;
     }
+    case 'ModelCallFailed':
+      return `step ${String(d.step)} attempt ${String(d.attempt)}: ${String(d.code)}${d.retryInMs === null ? '' : `, retry in ${String(d.retryInMs)} ms`}`;
+    case 'ModelOutputRejected':
+      return `step ${String(d.step)} attempt ${String(d.attempt)}: ${(d.issues as string[]).length} issue(s), re-prompting`;
+    case 'HumanReviewRequested':
+      return `step ${String(d.step)}: ${String(d.reason)} — ${String(d.detail)}`;
     case 'ToolCallRequested':
       return `${String(d.tool)} ${JSON.stringify(d.input)} → pool ${String(d.pool)}`;
     case 'ToolCallSucceeded':

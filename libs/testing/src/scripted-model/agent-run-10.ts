@@ -1,8 +1,9 @@
+import { toolCallsReply } from './scripts';
 import type { ModelScript } from './types';
 
 /**
  * The scripted model of the agent-run-10 workload: five decisions, each asking
- * for one tool call (~200-byte replies); the fifth says `{"final": true}`, so
+ * for one tool call (~200-byte replies, with Keel's decision note); the fifth says `final`, so
  * the run completes with the fifth tool's output. 10 durable steps in all.
  * A prompt containing `sleep N` makes the calls to the `sleep` tool (the
  * I/O-bound variant of the scaling measurement) instead of `noop`.
@@ -22,8 +23,11 @@ export const agentRun10Script: ModelScript = (request) => {
         arguments: { note: `step ${step} of ${DECISIONS_PER_RUN}: ${'n'.repeat(96)}` },
       };
   return {
-    toolCalls: [call],
-    ...(step >= DECISIONS_PER_RUN ? { content: '{"final":true}' } : {}),
+    ...toolCallsReply([call], {
+      confidence: 0.9,
+      reasoning: `step ${step}`,
+      final: step >= DECISIONS_PER_RUN,
+    }),
     usage: { promptTokens: 120 + 60 * toolResults, completionTokens: 40 },
   };
 };

@@ -1,4 +1,49 @@
-import type { ChatMessage, ModelScript, ScriptedReply } from './types';
+import type {
+  ChatMessage,
+  ContentReply,
+  ModelScript,
+  ScriptedReply,
+  ToolCallsReply,
+} from './types';
+
+/**
+ * Replies in Keel's decision format (see docs/planner.md): a final answer is
+ * one JSON object; tool calls carry a JSON note with confidence and reasoning.
+ */
+export function finalReply(
+  answer: string,
+  opts: { confidence?: number; reasoning?: string } = {},
+): ContentReply {
+  return {
+    content: JSON.stringify({
+      action: 'final',
+      answer,
+      confidence: opts.confidence ?? 0.9,
+      reasoning: opts.reasoning ?? 'scripted answer',
+    }),
+  };
+}
+
+export function toolCallsReply(
+  calls: ToolCallsReply['toolCalls'],
+  opts: { confidence?: number; reasoning?: string; final?: boolean } = {},
+): ToolCallsReply {
+  return {
+    toolCalls: calls,
+    content: JSON.stringify({
+      confidence: opts.confidence ?? 0.9,
+      reasoning: opts.reasoning ?? 'scripted tool use',
+      ...(opts.final ? { final: true } : {}),
+    }),
+  };
+}
+
+/** A question for a person, in Keel's decision format. */
+export function askHumanReply(question: string, confidence = 0.3): ContentReply {
+  return {
+    content: JSON.stringify({ action: 'ask_human', question, confidence, reasoning: 'unsure' }),
+  };
+}
 
 /** Reply `i` to call `i`; once the list runs out the last reply repeats. */
 export function sequenceScript(replies: readonly ScriptedReply[]): ModelScript {
@@ -13,6 +58,7 @@ export function sequenceScript(replies: readonly ScriptedReply[]): ModelScript {
  * request gets the same reply:
  *   - last message is not a tool result → tool call `calculator({ expression })`
  *   - last message is a tool result `{ "value": v }` → final answer `${answerPrefix}${v}`
+ *     (replies are in Keel's decision format: `finalReply` / `toolCallsReply`)
  *   - a tool result without `value` (an error) → `tool error: <content>`, which
  *     deliberately lacks the prefix so a test expecting the answer fails clearly.
  */
@@ -20,13 +66,13 @@ export function calculatorScript(expression: string, answerPrefix: string): Mode
   return (request) => {
     const lastMessage = request.messages[request.messages.length - 1];
     if (lastMessage?.role !== 'tool') {
-      return { toolCalls: [{ name: 'calculator', arguments: { expression } }] };
+      return toolCallsReply([{ name: 'calculator', arguments: { expression } }]);
     }
     const text = messageText(lastMessage);
     const value = toolResultValue(text);
     return value === undefined
-      ? { content: `tool error: ${text}` }
-      : { content: `${answerPrefix}${value}` };
+      ? finalReply(`tool error: ${text}`)
+      : finalReply(`${answerPrefix}${value}`);
   };
 }
 
