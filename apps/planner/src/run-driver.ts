@@ -93,6 +93,9 @@ export class RunDriver {
     for (let i = 0; i < MAX_ITERATIONS_PER_DELIVERY; i++) {
       const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
       const events: RunEvent[] = decide ? decide(entry.state) : [];
+      // The input is already in the stream (a redelivery) or moot: drive from the state, and
+      // do not let the inbox row turn this iteration's model step into a discarded duplicate.
+      if (events.length === 0) inbox = undefined;
       let state = events.reduce(evolveRun, entry.state);
       let action = nextAction(state, new Date());
       while (action.kind === 'record') {

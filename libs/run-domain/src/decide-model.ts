@@ -1,5 +1,11 @@
 import type { ModelDecision, ModelRole, RunEvent, Usage } from '@keel/contracts';
-import { decideComplete, decideEarlyEnd, decideFailRun, decideSynthesized } from './early-end';
+import {
+  decideComplete,
+  decideEarlyEnd,
+  decideFailRun,
+  decideSynthesized,
+  synthesisShortfall,
+} from './early-end';
 import { evolveRun } from './evolve';
 import type { ActiveRunState, RunState } from './run-state';
 
@@ -247,7 +253,14 @@ export function decideOutputRejected(state: RunState, r: RejectedOutput): RunEve
     ),
     retryable: false,
   };
-  if (after.synthesis) return [rejected, ...decideEarlyEnd(after, error)];
+  if (after.synthesis) {
+    // The synthesis could not produce a valid answer: end with the deterministic summary.
+    const shortfall = synthesisShortfall(after);
+    const reason = shortfall
+      ? { ...shortfall, message: `${shortfall.message}; the synthesis reply failed validation` }
+      : error;
+    return [rejected, ...decideEarlyEnd(after, reason)];
+  }
   if (r.escalation === 'dead_letter') return [rejected, ...decideFailRun(after, error)];
   return [
     rejected,

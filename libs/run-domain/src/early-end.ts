@@ -70,28 +70,32 @@ export function decideComplete(state: ActiveRunState, answer: string): RunEvent[
   return [{ type: 'RunCompleted', data: { answer, ...usageOf(state) } }];
 }
 
-/** A synthesized answer: complete after a budget warning, degraded after a ceiling. */
-export function decideSynthesized(state: ActiveRunState, answer: string): RunEvent[] {
+/** Why a synthesis ends degraded (a ceiling), or undefined when its answer is a full one. */
+export function synthesisShortfall(state: ActiveRunState): ErrorInfo | undefined {
   switch (state.synthesis) {
     case 'step_limit':
-      return degraded(state, answer, 'STEP_LIMIT', `step limit ${state.limits.maxSteps} reached`);
+      return {
+        code: 'STEP_LIMIT',
+        message: `step limit ${state.limits.maxSteps} reached`,
+        retryable: false,
+      };
     case 'tool_call_limit':
-      return degraded(
-        state,
-        answer,
-        'TOOL_CALL_LIMIT',
-        `tool call limit ${state.limits.maxToolCalls} reached`,
-      );
+      return {
+        code: 'TOOL_CALL_LIMIT',
+        message: `tool call limit ${state.limits.maxToolCalls} reached`,
+        retryable: false,
+      };
     default:
-      return decideComplete(state, answer);
+      return undefined;
   }
 }
 
-function degraded(state: ActiveRunState, answer: string, code: string, message: string) {
-  return [
-    {
-      type: 'RunDegraded' as const,
-      data: { reason: { code, message, retryable: false }, answer, ...usageOf(state) },
-    },
-  ];
+/** A synthesized answer: complete after a budget warning, degraded after a ceiling. */
+export function decideSynthesized(state: ActiveRunState, answer: string): RunEvent[] {
+  const shortfall = synthesisShortfall(state);
+  return shortfall ? degraded(state, answer, shortfall) : decideComplete(state, answer);
+}
+
+function degraded(state: ActiveRunState, answer: string, reason: ErrorInfo): RunEvent[] {
+  return [{ type: 'RunDegraded', data: { reason, answer, ...usageOf(state) } }];
 }

@@ -1,0 +1,139 @@
+import { JSONCodec } from 'nats';
+import type { Pool } from 'pg';
+import {
+  RunCommandReply,
+  runIdFor,
+  streamIds,
+  uuidv7,
+  type RunRequestInput,
+} from '@keel/contracts';
+import { requestJson } from '@keel/messaging';
+import {
+  waitFor,
+  type ChatCompletionRequest,
+  type ModelScript,
+  type RecordedRequest,
+  type ScriptedModel,
+  type ScriptedReply,
+} from '@keel/testing';
+import type { KeelStack } from './stack';
+
+/**
+ * Many behaviours of the scripted model in one server: each run's prompt starts
+ * with `scenario:<name>`, and the reply comes from that scenario's script with
+ * the index of the request *within the scenario*. Tests then look at their own
+ * scenario's requests only.
+ */
+export type ScenarioScript = (
+  request: ChatCompletionRequest,
+  index: number,
+) => ScriptedReply | Promise<ScriptedReply>;
+
+export class Scenarios {
+  private readonly scripts = new Map<string, ScenarioScript>();
+  private readonly counts = new Map<string, number>();
+
+  readonly script: ModelScript = (request) => {
+    const name = scenarioOf(request);
+    const script = name ? this.scripts.get(name) : undefined;
+    if (!name || !script) throw new Error(`no scenario for prompt (${name ?? 'untagged'})`);
+    const index = this.counts.get(name) ?? 0;
+    this.counts.set(name, index + 1);
+    return script(request, index);
+  };
+
+  add(name: string, script: ScenarioScript): string {
+    this.scripts.set(name, script);
+    return name;
+  }
+}
+
+const json = JSONCodec();
+
+export function scenarioOf(request: ChatCompletionRequest): string | undefined {
+  const user = request.messages.find((m) => m.role === 'user');
+  const text = typeof user?.content === 'string' ? user.content : '';
+  return /^scenario:([\w-]+)/.exec(text)?.[1];
+}
+
+/** The model requests one scenario made, in arrival order. */
+export const requestsOf = (model: ScriptedModel, name: string): RecordedRequest[] =>
+  model.requests.filter((r) => scenarioOf(r.body) === name);
+
+export interface SubmittedRun {
+  readonly runId: string;
+  readonly request: RunRequestInput;
+}
+
+/** Publish a run request through the NATS ingress, as an upstream system does. */
+export async function submitRun(
+  stack: KeelStack,
+  scenario: string,
+  over: Partial<RunRequestInput> & { prompt?: string } = {},
+): Promise<SubmittedRun> {
+  const { prompt, ...rest } = over;
+  const request: RunRequestInput = {
+    requestId: `req-${uuidv7()}`,
+    tenant: 'acme',
+    input: { prompt: `scenario:${scenario}\n${prompt ?? 'What is 6 * 7?'}` },
+    tools: ['calculator'],
+    ...rest,
+  };
+  await stack.js.publish(stack.names.subjects.runRequest.build(), json.encode(request), {
+    msgID: request.requestId,
+  });
+  return { runId: runIdFor(request.tenant, request.requestId), request };
+}
+
+export interface StoredEvent {
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export async function runEvents(pool: Pool, runId: string): Promise<StoredEvent[]> {
+  const { rows } = await pool.query<{ type: string; data: Record<string, unknown>; created_at: Date }>(
+    'SELECT type, data, created_at FROM events WHERE stream_id = $1 ORDER BY stream_version',
+    [streamIds.run(runId)],
+  );
+  return rows.map((r) => ({ type: r.type, data: r.data, createdAt: r.created_at }));
+}
+
+const STOPS = ['RunCompleted', 'RunFailed', 'RunDegraded', 'RunCancelled', 'RunTimedOut'];
+
+/** Wait until the run's stream holds `type` (default: any ending); returns all its events. */
+export async function waitForEvent(
+  pool: Pool,
+  runId: string,
+  type?: string,
+  timeoutMs = 30_000,
+): Promise<StoredEvent[]> {
+  let events: StoredEvent[] = [];
+  await waitFor(
+    async () => {
+      events = await runEvents(pool, runId);
+      return events.some((e) => (type ? e.type === type : STOPS.includes(e.type)));
+    },
+    { timeoutMs, description: `${type ?? 'an ending'} on run ${runId}` },
+  );
+  return events;
+}
+
+export const typesOf = (events: readonly StoredEvent[]) => events.map((e) => e.type);
+
+/** Send an operator command to the planner (review decision or cancel). */
+export function command(
+  stack: KeelStack,
+  kind: 'review' | 'cancel',
+  payload: Record<string, unknown>,
+): Promise<RunCommandReply> {
+  const subject =
+    kind === 'review' ? stack.names.subjects.runReview.build() : stack.names.subjects.runCancel.build();
+  return requestJson(stack.nc, subject, payload, { timeoutMs: 10_000, schema: RunCommandReply });
+}
+
+/** The text of the last user or tool message a request carried. */
+export function lastMessageText(r: RecordedRequest): string {
+  const m = r.body.messages[r.body.messages.length - 1];
+  return typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? '');
+}
