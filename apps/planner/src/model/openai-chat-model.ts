@@ -1,11 +1,40 @@
 import OpenAI from 'openai';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ChatMessage } from '@keel/run-domain';
-import { GenAiAttr, GenAiOperation } from '@keel/telemetry';
+import { GenAiAttr, GenAiOperation, genAiSpanName } from '@keel/telemetry';
+import {
+  abortedError,
+  classifyHttpFailure,
+  connectionError,
+  emptyReplyError,
+  type HeaderLookup,
+  timeoutError,
+  unexpectedError,
+} from './classify-model-error';
 import { keepAliveFetch } from './http-fetch';
-import { ModelCallError, type ModelClient, type ModelReply, type ToolSpec } from './model-client';
+import {
+  ModelCallError,
+  type ModelCallArgs,
+  type ModelClient,
+  type ModelReply,
+  type ToolSpec,
+} from './model-client';
 
 const tracer = trace.getTracer('keel-planner');
+
+export interface OpenAiChatModelOptions {
+  /** The deployment's name for this endpoint (breaker key, recorded on events). */
+  readonly provider: string;
+  /** e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`. */
+  readonly baseURL: string;
+  readonly apiKey: string;
+  /** Per attempt; the SDK aborts the request after it. */
+  readonly timeoutMs: number;
+  readonly model: string;
+}
+
+/** The `response_format` name in `json` mode. */
+export const JSON_REPLY_SCHEMA_NAME = 'keel_decision';
 
 /**
  * OpenAI chat-completions provider (OpenAI, vLLM, Ollama, llama.cpp, LM Studio,
@@ -13,12 +42,14 @@ const tracer = trace.getTracer('keel-planner');
  * policy decides what is retried. Prompts and completions never go into spans.
  */
 export class OpenAiChatModel implements ModelClient {
+  readonly system = 'openai' as const;
+  readonly provider: string;
+  readonly model: string;
   private readonly client: OpenAI;
 
-  constructor(
-    opts: { baseURL: string; apiKey: string; timeoutMs: number },
-    readonly model: string,
-  ) {
+  constructor(opts: OpenAiChatModelOptions) {
+    this.provider = opts.provider;
+    this.model = opts.model;
     this.client = new OpenAI({
       baseURL: opts.baseURL,
       apiKey: opts.apiKey,
@@ -28,11 +59,12 @@ export class OpenAiChatModel implements ModelClient {
     });
   }
 
-  async complete(args: Parameters<ModelClient['complete']>[0]): Promise<ModelReply> {
-    return tracer.startActiveSpan(`chat ${this.model}`, { kind: SpanKind.CLIENT }, async (span) => {
+  async complete(args: ModelCallArgs): Promise<ModelReply> {
+    const spanName = genAiSpanName(GenAiOperation.chat, this.model);
+    return tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT }, async (span) => {
       span.setAttributes({
         [GenAiAttr.operationName]: GenAiOperation.chat,
-        [GenAiAttr.system]: 'openai',
+        [GenAiAttr.system]: this.system,
         [GenAiAttr.requestModel]: this.model,
       });
       const started = performance.now();
@@ -42,7 +74,7 @@ export class OpenAiChatModel implements ModelClient {
             model: this.model,
             messages: args.messages.map(toOpenAi),
             max_tokens: args.maxOutputTokens,
-            ...(args.tools.length > 0 ? { tools: args.tools.map(toOpenAiTool) } : {}),
+            ...modeParams(args),
           },
           {
             headers: { 'Idempotency-Key': args.idempotencyKey },
@@ -50,9 +82,8 @@ export class OpenAiChatModel implements ModelClient {
           },
         );
         const latencyMs = performance.now() - started;
-        const message = res.choices[0]?.message;
-        if (!message)
-          throw new ModelCallError('MODEL_EMPTY_REPLY', 'model returned no choices', true);
+        const message = res.choices?.[0]?.message;
+        if (!message) throw emptyReplyError();
         const usage = {
           inputTokens: res.usage?.prompt_tokens ?? 0,
           outputTokens: res.usage?.completion_tokens ?? 0,
@@ -73,7 +104,7 @@ export class OpenAiChatModel implements ModelClient {
             : { kind: 'text', text: message.content ?? '' };
         return { reply, model: res.model || this.model, usage, latencyMs };
       } catch (err) {
-        const e = classify(err);
+        const e = classifyOpenAiError(err);
         span.setStatus({ code: SpanStatusCode.ERROR, message: e.code });
         span.setAttribute('error.type', e.code);
         throw e;
@@ -82,6 +113,31 @@ export class OpenAiChatModel implements ModelClient {
       }
     });
   }
+}
+
+/**
+ * `native`: the tools, offered natively. `json`: no tools; the reply must be one
+ * JSON object, constrained by `responseSchema` when given (`strict: false`, so
+ * schemas outside OpenAI's strict subset are accepted).
+ */
+function modeParams(
+  args: ModelCallArgs,
+): Pick<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, 'tools' | 'response_format'> {
+  if (args.mode === 'json') {
+    return {
+      response_format: args.responseSchema
+        ? {
+            type: 'json_schema',
+            json_schema: {
+              name: JSON_REPLY_SCHEMA_NAME,
+              schema: args.responseSchema,
+              strict: false,
+            },
+          }
+        : { type: 'json_object' },
+    };
+  }
+  return args.tools.length > 0 ? { tools: args.tools.map(toOpenAiTool) } : {};
 }
 
 function toOpenAi(m: ChatMessage): OpenAI.Chat.ChatCompletionMessageParam {
@@ -115,46 +171,22 @@ const toOpenAiTool = (t: ToolSpec): OpenAI.Chat.ChatCompletionTool => ({
   function: { name: t.name, description: t.description, parameters: t.parameters },
 });
 
-/** Map SDK/transport errors to retry-or-give-up. */
-function classify(err: unknown): ModelCallError {
+/** Map SDK/transport errors onto the shared classification (order matters: subclasses first). */
+function classifyOpenAiError(err: unknown): ModelCallError {
   if (err instanceof ModelCallError) return err;
+  if (err instanceof OpenAI.APIUserAbortError) return abortedError(err);
+  if (err instanceof OpenAI.APIConnectionTimeoutError) return timeoutError(err);
+  if (err instanceof OpenAI.APIConnectionError) return connectionError(err);
   if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
-    const status = err.status;
-    const headers = err.headers as Headers | undefined;
-    const retryAfter = Number(headers?.get('retry-after'));
-    const retryAfterMs =
-      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined;
-    const transient = status === 408 || status === 409 || status === 429 || status >= 500;
-    return new ModelCallError(
-      `MODEL_HTTP_${status}`,
-      `model provider answered ${status}`,
-      transient,
-      status,
-      retryAfterMs,
-      { cause: err },
-    );
-  }
-  if (err instanceof OpenAI.APIConnectionTimeoutError) {
-    return new ModelCallError('MODEL_TIMEOUT', 'model call timed out', true, undefined, undefined, {
+    const body = err.error as { message?: unknown } | undefined;
+    return classifyHttpFailure({
+      status: err.status,
+      headers: err.headers as HeaderLookup | undefined,
+      errorType: err.type ?? undefined,
+      errorCode: err.code ?? undefined,
+      message: typeof body?.message === 'string' ? body.message : undefined,
       cause: err,
     });
   }
-  if (err instanceof OpenAI.APIConnectionError) {
-    return new ModelCallError(
-      'MODEL_CONNECTION',
-      'could not reach the model provider',
-      true,
-      undefined,
-      undefined,
-      { cause: err },
-    );
-  }
-  return new ModelCallError(
-    'MODEL_ERROR',
-    err instanceof Error ? err.message : String(err),
-    true,
-    undefined,
-    undefined,
-    { cause: err },
-  );
+  return unexpectedError(err);
 }

@@ -38,10 +38,29 @@ export interface CompletionBodyInput {
   nextToolCallId: () => string;
 }
 
+/**
+ * The token counts a reply reports: the script's override, else the estimate
+ * over the prompt and over the completion (its text, tool names and JSON arguments).
+ * Both protocols report the same counts for the same conversation and reply.
+ */
+export function replyUsage(
+  request: ChatCompletionRequest,
+  reply: ContentReply | ToolCallsReply,
+): { promptTokens: number; completionTokens: number } {
+  const completionText =
+    'toolCalls' in reply
+      ? (reply.content ?? '') +
+        reply.toolCalls.map((c) => c.name + JSON.stringify(c.arguments)).join('')
+      : reply.content;
+  return {
+    promptTokens: reply.usage?.promptTokens ?? estimateTokens(promptText(request.messages)),
+    completionTokens: reply.usage?.completionTokens ?? estimateTokens(completionText),
+  };
+}
+
 export function completionBody({ id, request, reply, nextToolCallId }: CompletionBodyInput) {
   let message: Record<string, unknown>;
   let finishReason: string;
-  let completionText: string;
   if ('toolCalls' in reply) {
     const toolCalls = reply.toolCalls.map((call) => ({
       id: nextToolCallId(),
@@ -55,15 +74,11 @@ export function completionBody({ id, request, reply, nextToolCallId }: Completio
       refusal: null,
     };
     finishReason = 'tool_calls';
-    completionText =
-      (reply.content ?? '') + toolCalls.map((c) => c.function.name + c.function.arguments).join('');
   } else {
     message = { role: 'assistant', content: reply.content, refusal: null };
     finishReason = reply.finishReason ?? 'stop';
-    completionText = reply.content;
   }
-  const promptTokens = reply.usage?.promptTokens ?? estimateTokens(promptText(request.messages));
-  const completionTokens = reply.usage?.completionTokens ?? estimateTokens(completionText);
+  const { promptTokens, completionTokens } = replyUsage(request, reply);
   return {
     id,
     object: 'chat.completion',

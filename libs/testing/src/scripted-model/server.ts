@@ -2,13 +2,25 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../http-body';
 import { closeServer, listen, sendJson } from '../http-server';
+import {
+  anthropicErrorBody,
+  anthropicMessageBody,
+  anthropicStatusFaultBody,
+  parseAnthropicRequest,
+  toChatCompletionRequest,
+} from './anthropic-wire';
 import { completionBody, errorBody, statusFaultBody } from './responses';
 import type {
+  AnthropicMessagesRequest,
   ChatCompletionRequest,
+  ContentReply,
+  ModelProtocol,
   ModelScript,
   RecordedRequest,
   RejectedRequest,
   ScriptedReply,
+  StatusFault,
+  ToolCallsReply,
 } from './types';
 
 export interface ScriptedModelOptions {
@@ -23,8 +35,10 @@ export interface ScriptedModelOptions {
 export interface ScriptedModel {
   /** `http://127.0.0.1:<port>/v1`: what the OpenAI SDK takes as `baseURL`. */
   baseUrl: string;
+  /** `http://127.0.0.1:<port>`: what the Anthropic SDK takes as `baseURL` (it adds `/v1/messages`). */
+  anthropicBaseUrl: string;
   port: number;
-  /** Every chat-completions request handed to the script, in arrival order. */
+  /** Every model request (both protocols) handed to the script, in arrival order. */
   readonly requests: RecordedRequest[];
   /** Requests refused before reaching the script (wrong path, bad JSON, streaming). */
   readonly rejected: RejectedRequest[];
@@ -33,13 +47,32 @@ export interface ScriptedModel {
 }
 
 const CHAT_PATH = '/v1/chat/completions';
+const MESSAGES_PATH = '/v1/messages';
 const HEALTH_PATH = '/health';
 
+/** What differs between the two protocols; the script, faults and recording are shared. */
+interface Wire {
+  /** The request the script is given (and, for Anthropic, the request as sent), or why it is refused. */
+  parse(
+    raw: string,
+  ): { body: ChatCompletionRequest; anthropicBody?: AnthropicMessagesRequest } | string;
+  errorBody(status: number, message?: string): unknown;
+  statusFaultBody(fault: StatusFault): string;
+  replyBody(
+    index: number,
+    request: ChatCompletionRequest,
+    reply: ContentReply | ToolCallsReply,
+  ): unknown;
+  requestIdHeaders(requestId: string): Record<string, string>;
+  malformedBody: string;
+}
+
 /**
- * A real HTTP server speaking the OpenAI chat-completions protocol (non-streaming),
- * answering each request as `script` says. Services under test reach it through
- * `KEEL_MODEL_BASE_URL` exactly as they would reach a provider, so the HTTP
- * client, retries, timeouts and fault handling are exercised for real.
+ * A real HTTP server speaking the OpenAI chat-completions protocol and the
+ * Anthropic Messages protocol (both non-streaming), answering each request as
+ * `script` says. Services under test reach it through their model base URL
+ * exactly as they would reach a provider, so the HTTP client, retries,
+ * timeouts and fault handling are exercised for real.
  */
 export async function startScriptedModel(
   script: ModelScript,
@@ -50,7 +83,46 @@ export async function startScriptedModel(
   const rejected: RejectedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let toolCallCounter = 0;
+  let toolUseCounter = 0;
   let closed = false;
+
+  const wires: Record<ModelProtocol, Wire> = {
+    openai: {
+      parse: (raw) => {
+        const body = parseRequest(raw);
+        return typeof body === 'string' ? body : { body };
+      },
+      errorBody,
+      statusFaultBody,
+      replyBody: (index, request, reply) =>
+        completionBody({
+          id: `chatcmpl-scripted-${index + 1}`,
+          request,
+          reply,
+          nextToolCallId: () => `call_${++toolCallCounter}`,
+        }),
+      requestIdHeaders: (requestId) => ({ 'x-request-id': requestId }),
+      malformedBody: '{"id": "chatcmpl-broken", "choices": [ <this is not json',
+    },
+    anthropic: {
+      parse: (raw) => {
+        const anthropicBody = parseAnthropicRequest(raw);
+        if (typeof anthropicBody === 'string') return anthropicBody;
+        return { body: toChatCompletionRequest(anthropicBody), anthropicBody };
+      },
+      errorBody: anthropicErrorBody,
+      statusFaultBody: anthropicStatusFaultBody,
+      replyBody: (index, request, reply) =>
+        anthropicMessageBody({
+          id: `msg_scripted_${index + 1}`,
+          request,
+          reply,
+          nextToolUseId: () => `toolu_${++toolUseCounter}`,
+        }),
+      requestIdHeaders: (requestId) => ({ 'request-id': requestId, 'x-request-id': requestId }),
+      malformedBody: '{"id": "msg_broken", "type": "message", "content": [ <this is not json',
+    },
+  };
 
   const reject = (
     req: IncomingMessage,
@@ -58,6 +130,7 @@ export async function startScriptedModel(
     rawBody: string,
     status: number,
     reason: string,
+    wire: Wire = wires.openai,
   ) => {
     rejected.push({
       method: req.method ?? '',
@@ -67,7 +140,7 @@ export async function startScriptedModel(
       status,
       reason,
     });
-    sendJson(res, status, errorBody(status, `scripted model: ${reason}`));
+    sendJson(res, status, wire.errorBody(status, `scripted model: ${reason}`));
   };
 
   const delay = (ms: number) =>
@@ -81,29 +154,42 @@ export async function startScriptedModel(
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const protocol = routeOf(req.method, path);
     let raw: string;
     try {
       raw = (await readBody(req, maxBodyBytes)).toString('utf8');
     } catch (err) {
-      return reject(req, res, '', 413, err instanceof Error ? err.message : String(err));
+      const reason = err instanceof Error ? err.message : String(err);
+      return reject(req, res, '', 413, reason, wires[protocol ?? 'openai']);
     }
     // Liveness probe (compose healthcheck): answered, never recorded.
     if (req.method === 'GET' && path === HEALTH_PATH) return sendJson(res, 200, { status: 'ok' });
-    if (req.method !== 'POST' || path !== CHAT_PATH) {
+    if (!protocol) {
       return reject(
         req,
         res,
         raw,
         404,
-        `no route for ${req.method ?? '?'} ${path}; only POST ${CHAT_PATH}`,
+        `no route for ${req.method ?? '?'} ${path}; only POST ${CHAT_PATH} and POST ${MESSAGES_PATH}`,
       );
     }
-    const body = parseRequest(raw);
-    if (typeof body === 'string') return reject(req, res, raw, 400, body);
-    if (body.stream === true) return reject(req, res, raw, 400, 'stream: true is not supported');
+    const wire = wires[protocol];
+    const parsed = wire.parse(raw);
+    if (typeof parsed === 'string') return reject(req, res, raw, 400, parsed, wire);
+    const { body, anthropicBody } = parsed;
+    if (body.stream === true)
+      return reject(req, res, raw, 400, 'stream: true is not supported', wire);
 
     const index = requests.length;
-    requests.push({ index, path, headers: req.headers, body, receivedAt: new Date() });
+    requests.push({
+      index,
+      protocol,
+      path,
+      headers: req.headers,
+      body,
+      ...(anthropicBody ? { anthropicBody } : {}),
+      receivedAt: new Date(),
+    });
     let reply: ScriptedReply;
     try {
       reply = await script(body, index);
@@ -112,7 +198,7 @@ export async function startScriptedModel(
       sendJson(
         res,
         500,
-        errorBody(500, `scripted model: script threw for request ${index}: ${message}`),
+        wire.errorBody(500, `scripted model: script threw for request ${index}: ${message}`),
       );
       return;
     }
@@ -123,11 +209,11 @@ export async function startScriptedModel(
     if ('fault' in reply) {
       switch (reply.fault) {
         case 'status': {
-          const headers: Record<string, string> = { 'x-request-id': requestId };
+          const headers = wire.requestIdHeaders(requestId);
           if (reply.retryAfterSeconds !== undefined)
             headers['retry-after'] = String(reply.retryAfterSeconds);
           res.writeHead(reply.status, { 'content-type': 'application/json', ...headers });
-          res.end(statusFaultBody(reply));
+          res.end(wire.statusFaultBody(reply));
           return;
         }
         case 'hang':
@@ -137,18 +223,15 @@ export async function startScriptedModel(
           req.socket.destroy();
           return;
         case 'malformed':
-          res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
-          res.end('{"id": "chatcmpl-broken", "choices": [ <this is not json');
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            ...wire.requestIdHeaders(requestId),
+          });
+          res.end(wire.malformedBody);
           return;
       }
     }
-    const completion = completionBody({
-      id: `chatcmpl-scripted-${index + 1}`,
-      request: body,
-      reply,
-      nextToolCallId: () => `call_${++toolCallCounter}`,
-    });
-    sendJson(res, 200, completion, { 'x-request-id': requestId });
+    sendJson(res, 200, wire.replyBody(index, body, reply), wire.requestIdHeaders(requestId));
   }
 
   const server = createServer((req, res) => {
@@ -162,6 +245,7 @@ export async function startScriptedModel(
 
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
+    anthropicBaseUrl: `http://127.0.0.1:${port}`,
     port,
     requests,
     rejected,
@@ -172,6 +256,12 @@ export async function startScriptedModel(
       return closeServer(server);
     },
   };
+}
+
+function routeOf(method: string | undefined, path: string): ModelProtocol | undefined {
+  if (method !== 'POST') return undefined;
+  if (path === CHAT_PATH) return 'openai';
+  return path === MESSAGES_PATH ? 'anthropic' : undefined;
 }
 
 /** The parsed request, or why it is refused. */

@@ -1,4 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { AnthropicMessagesRequest } from './anthropic-types';
+
+export * from './anthropic-types';
+
+/** The wire protocol of a request: `POST /v1/chat/completions` or `POST /v1/messages`. */
+export type ModelProtocol = 'openai' | 'anthropic';
 
 /**
  * The subset of the OpenAI chat-completions request the scripted model reads.
@@ -48,14 +54,18 @@ export interface ChatCompletionRequest {
   [key: string]: unknown;
 }
 
-/** One chat-completions request the server answered (or is answering) via the script. */
+/** One model request (either protocol) the server answered (or is answering) via the script. */
 export interface RecordedRequest {
   /** 0-based position among script calls; the `index` the script was given. */
   index: number;
+  protocol: ModelProtocol;
   path: string;
   /** Lower-cased header names, as node:http gives them. */
   headers: IncomingHttpHeaders;
+  /** What the script was given: the request itself, or an Anthropic request translated. */
   body: ChatCompletionRequest;
+  /** The Anthropic request as sent; set when `protocol` is `anthropic`. */
+  anthropicBody?: AnthropicMessagesRequest;
   receivedAt: Date;
 }
 
@@ -95,14 +105,18 @@ export interface ToolCallsReply extends ReplyCommon {
   content?: string;
 }
 
-/** An HTTP error status with an OpenAI-style error body (or `body`, sent as given). */
+/**
+ * An HTTP error status with the protocol's error body: OpenAI's
+ * `{ error: { message, type, code } }` or Anthropic's
+ * `{ type: 'error', error: { type, message } }` (or `body`, sent as given on either).
+ */
 export interface StatusFault {
   fault: 'status';
   /** 429, 500, 503, 529 (overloaded), 400, 401, ... */
   status: number;
   /** Sent as the `retry-after` header. */
   retryAfterSeconds?: number;
-  /** A string is sent verbatim; anything else as JSON. Default: `{ error: { message, type, code } }`. */
+  /** A string is sent verbatim; anything else as JSON. Default: the protocol's error body for `status`. */
   body?: unknown;
 }
 
@@ -126,7 +140,10 @@ export type FaultReply = StatusFault | HangFault | DropFault | MalformedFault;
 
 export type ScriptedReply = ContentReply | ToolCallsReply | FaultReply;
 
-/** Decides the reply to the `index`-th (0-based) chat-completions request. */
+/**
+ * Decides the reply to the `index`-th (0-based) model request. Anthropic
+ * requests arrive translated into the chat-completions shape.
+ */
 export type ModelScript = (
   request: ChatCompletionRequest,
   index: number,
