@@ -99,9 +99,7 @@ describe('planner: budget warnings, exhaustion and model fallback', () => {
     const calc = calculatorScript('6 * 7', 'It is ');
     let backupCalls = 0;
     const name = scenarios.add('fallback', (req) =>
-      req.model === 'primary-model'
-        ? { fault: 'status', status: 503 }
-        : calc(req, backupCalls++),
+      req.model === 'primary-model' ? { fault: 'status', status: 503 } : calc(req, backupCalls++),
     );
     const run = await submitRun(stack, name);
     const events = await waitForEvent(stack.pool, run.runId);

@@ -9,6 +9,7 @@ import {
   requestsOf,
   Scenarios,
   submitRun,
+  textOf,
   typesOf,
   waitForEvent,
   type StoredEvent,
@@ -126,11 +127,20 @@ describe('planner: model faults', () => {
     const name = scenarios.add('quota', () => ({
       fault: 'status',
       status: 429,
-      body: { error: { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' } },
+      body: {
+        error: {
+          message: 'You exceeded your current quota',
+          type: 'insufficient_quota',
+          code: 'insufficient_quota',
+        },
+      },
     }));
     const { runId } = await submitRun(stack, name);
     const events = await waitForEvent(stack.pool, runId);
-    expect(events.at(-1)).toMatchObject({ type: 'RunFailed', data: { error: { code: 'MODEL_QUOTA' } } });
+    expect(events.at(-1)).toMatchObject({
+      type: 'RunFailed',
+      data: { error: { code: 'MODEL_QUOTA' } },
+    });
     expect(requestsOf(model, name)).toHaveLength(1);
     await stack.services.get('planner')!.waitForLog(/"alert":true.*quota/, 5_000);
   });
@@ -162,13 +172,17 @@ describe('planner: model faults', () => {
     const events = await waitForEvent(stack.pool, runId);
     expect(answerOf(events)).toBe('It is 42');
     const rejected = events.find((e) => e.type === 'ModelOutputRejected')!.data;
-    expect(rejected).toMatchObject({ step: 1, attempt: 1, output: 'Sure! Let me think about that.' });
+    expect(rejected).toMatchObject({
+      step: 1,
+      attempt: 1,
+      output: 'Sure! Let me think about that.',
+    });
     expect((rejected.issues as string[])[0]).toMatch(/not a JSON object/);
     const reprompt = requestsOf(model, name)[1]!;
     const last = reprompt.body.messages.at(-1)!;
     expect(last.role).toBe('user');
-    expect(String(last.content)).toContain('Your reply was not valid');
-    expect(String(last.content)).toContain('not a JSON object');
+    expect(textOf(last)).toContain('Your reply was not valid');
+    expect(textOf(last)).toContain('not a JSON object');
   });
 
   it('a malformed (non-JSON) HTTP body is a transient failure, retried', async () => {
@@ -241,7 +255,7 @@ describe('planner: model faults', () => {
     expect(toolMessages.map((m) => m.tool_call_id).sort()).toEqual(
       requested.map((e) => String(e.data.callId)).sort(),
     );
-    expect(toolMessages.map((m) => String(m.content)).join(' ')).toMatch(/"value":2[\s\S]*"value":6/);
+    expect(toolMessages.map(textOf).join(' ')).toMatch(/"value":2[\s\S]*"value":6/);
   });
 
   it('a 40,000-token input is trimmed to the context window and the run completes', async () => {
@@ -251,10 +265,10 @@ describe('planner: model faults', () => {
     const events = await waitForEvent(stack.pool, runId);
     expect(answerOf(events)).toBe('It is 42');
     for (const r of requestsOf(model, name)) {
-      const chars = r.body.messages.reduce((n, m) => n + String(m.content ?? '').length, 0);
+      const chars = r.body.messages.reduce((n, m) => n + textOf(m).length, 0);
       expect(chars / 4).toBeLessThanOrEqual(8000);
       // Head and tail of the task survive the cut.
-      const user = String(r.body.messages.find((m) => m.role === 'user')!.content);
+      const user = textOf(r.body.messages.find((m) => m.role === 'user'));
       expect(user.startsWith(`scenario:${name}`)).toBe(true);
       expect(user.endsWith('What is 6 * 7?')).toBe(true);
     }

@@ -71,7 +71,11 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
     const name = unsure('low-confidence');
     const run = await submitRun(stack, name);
     const paused = await waitForEvent(stack.pool, run.runId, 'HumanReviewRequested');
-    expect(typesOf(paused)).toEqual(['RunRequested', 'ModelDecisionRecorded', 'HumanReviewRequested']);
+    expect(typesOf(paused)).toEqual([
+      'RunRequested',
+      'ModelDecisionRecorded',
+      'HumanReviewRequested',
+    ]);
     expect(paused[2]!.data).toMatchObject({
       step: 1,
       reason: 'low_confidence',
@@ -146,7 +150,10 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
     const paused = await waitForEvent(stack.pool, run.runId, 'HumanReviewRequested');
     const callId = (paused[2]!.data.proposal as { calls: { callId: string }[] }).calls[0]!.callId;
     await expect(
-      review(run, 1, { decision: 'modify', changes: { inputs: { [callId]: { expression: '6 * 8' } } } }),
+      review(run, 1, {
+        decision: 'modify',
+        changes: { inputs: { [callId]: { expression: '6 * 8' } } },
+      }),
     ).resolves.toMatchObject({ status: 'accepted' });
     const events = await waitForEvent(stack.pool, run.runId);
     expect(events.find((e) => e.type === 'ToolCallRequested')!.data.input).toEqual({
@@ -161,7 +168,10 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
     );
     const run = await submitRun(stack, name);
     const paused = await waitForEvent(stack.pool, run.runId, 'HumanReviewRequested');
-    expect(paused.at(-1)!.data).toMatchObject({ reason: 'model_asked', detail: 'Metric or imperial units?' });
+    expect(paused.at(-1)!.data).toMatchObject({
+      reason: 'model_asked',
+      detail: 'Metric or imperial units?',
+    });
     // Approving a question makes no sense: it is refused with what to do instead.
     await expect(review(run, 1, { decision: 'approve' })).resolves.toMatchObject({
       status: 'refused',
@@ -172,15 +182,15 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
     ).resolves.toMatchObject({ status: 'accepted', runStatus: 'planning' });
     // The planner's wake-up consumer picks the run up from the relayed event.
     const events = await waitForEvent(stack.pool, run.runId);
-    expect(events.at(-1)).toMatchObject({
-      type: 'RunCompleted',
-      data: { answer: expect.stringContaining('Metric, please.') },
-    });
+    expect(events.at(-1)!.type).toBe('RunCompleted');
+    expect(String(events.at(-1)!.data.answer)).toContain('Metric, please.');
   });
 
   it('a high-stakes tool always needs approval, whatever the confidence', async () => {
     const name = scenarios.add('high-stakes', (req, i) =>
-      i === 0 ? toolCallsReply([{ name: 'noop', arguments: { note: 'x' } }], { confidence: 0.99 }) : finalReply('done'),
+      i === 0
+        ? toolCallsReply([{ name: 'noop', arguments: { note: 'x' } }], { confidence: 0.99 })
+        : finalReply('done'),
     );
     const run = await submitRun(stack, name, { tools: ['noop'] });
     const paused = await waitForEvent(stack.pool, run.runId, 'HumanReviewRequested');
@@ -191,7 +201,12 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
   it('cancel ends a paused run; a later decision is refused', async () => {
     const run = await submitRun(stack, unsure('cancel'));
     await waitForEvent(stack.pool, run.runId, 'HumanReviewRequested');
-    const cancel = { runId: run.runId, tenant: 'acme', reason: 'customer withdrew', requestedBy: 'ops' };
+    const cancel = {
+      runId: run.runId,
+      tenant: 'acme',
+      reason: 'customer withdrew',
+      requestedBy: 'ops',
+    };
     await expect(command(stack, 'cancel', cancel)).resolves.toMatchObject({
       status: 'accepted',
       runStatus: 'cancelled',
@@ -202,7 +217,10 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
       code: 'RUN_FINISHED',
     });
     const events = await waitForEvent(stack.pool, run.runId);
-    expect(events.at(-1)).toMatchObject({ type: 'RunCancelled', data: { reason: 'customer withdrew' } });
+    expect(events.at(-1)).toMatchObject({
+      type: 'RunCancelled',
+      data: { reason: 'customer withdrew' },
+    });
   });
 
   it('a bad command gets BAD_REQUEST with the zod issues', async () => {
@@ -219,7 +237,10 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
     );
     const run = await submitRun(stack, name, { tools: ['sleep'], limits: { deadlineMs: 1000 } });
     const events = await waitForEvent(stack.pool, run.runId);
-    expect(events.at(-1)).toMatchObject({ type: 'RunDegraded', data: { reason: { code: 'DEADLINE' } } });
+    expect(events.at(-1)).toMatchObject({
+      type: 'RunDegraded',
+      data: { reason: { code: 'DEADLINE' } },
+    });
     expect(requestsOf(model, name)).toHaveLength(1);
   });
 });

@@ -11,6 +11,7 @@ import { requestJson } from '@keel/messaging';
 import {
   waitFor,
   type ChatCompletionRequest,
+  type ChatMessage,
   type ModelScript,
   type RecordedRequest,
   type ScriptedModel,
@@ -92,10 +93,13 @@ export interface StoredEvent {
 }
 
 export async function runEvents(pool: Pool, runId: string): Promise<StoredEvent[]> {
-  const { rows } = await pool.query<{ type: string; data: Record<string, unknown>; created_at: Date }>(
-    'SELECT type, data, created_at FROM events WHERE stream_id = $1 ORDER BY stream_version',
-    [streamIds.run(runId)],
-  );
+  const { rows } = await pool.query<{
+    type: string;
+    data: Record<string, unknown>;
+    created_at: Date;
+  }>('SELECT type, data, created_at FROM events WHERE stream_id = $1 ORDER BY stream_version', [
+    streamIds.run(runId),
+  ]);
   return rows.map((r) => ({ type: r.type, data: r.data, createdAt: r.created_at }));
 }
 
@@ -128,12 +132,14 @@ export function command(
   payload: Record<string, unknown>,
 ): Promise<RunCommandReply> {
   const subject =
-    kind === 'review' ? stack.names.subjects.runReview.build() : stack.names.subjects.runCancel.build();
+    kind === 'review'
+      ? stack.names.subjects.runReview.build()
+      : stack.names.subjects.runCancel.build();
   return requestJson(stack.nc, subject, payload, { timeoutMs: 10_000, schema: RunCommandReply });
 }
 
-/** The text of the last user or tool message a request carried. */
-export function lastMessageText(r: RecordedRequest): string {
-  const m = r.body.messages[r.body.messages.length - 1];
-  return typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? '');
+/** A message's text: its string content, or its text parts joined. */
+export function textOf(m: ChatMessage | undefined): string {
+  if (typeof m?.content === 'string') return m.content;
+  return (m?.content ?? []).map((p) => p.text ?? '').join('');
 }

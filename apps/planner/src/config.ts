@@ -16,7 +16,10 @@ const ProviderSpec = z
   .object({
     kind: z.enum(['openai', 'anthropic']),
     baseUrl: z.string().url(),
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
     timeoutMs: z.number().int().min(100).optional(),
   })
   .strict();
@@ -45,7 +48,9 @@ export const ModelMap = z
   .strict()
   .superRefine((m, ctx) => {
     const roles = Object.entries(m.roles).flatMap(([role, r]) =>
-      r ? [[role, r] as const, ...(r.fallback ? [[`${role}.fallback`, r.fallback] as const] : [])] : [],
+      r
+        ? [[role, r] as const, ...(r.fallback ? [[`${role}.fallback`, r.fallback] as const] : [])]
+        : [],
     );
     for (const [role, r] of roles)
       if (!m.providers[r.provider])
@@ -122,7 +127,11 @@ export type PlannerConfig = z.infer<typeof PlannerConfig>;
 /** The model map in force: `KEEL_MODELS`, or one provider from `KEEL_MODEL_*`. */
 export function modelMapOf(c: PlannerConfig): ModelMap {
   if (c.KEEL_MODELS) return c.KEEL_MODELS;
-  const primary = { provider: 'default', model: c.KEEL_MODEL_NAME, toolMode: c.KEEL_MODEL_TOOL_MODE };
+  const primary = {
+    provider: 'default',
+    model: c.KEEL_MODEL_NAME,
+    toolMode: c.KEEL_MODEL_TOOL_MODE,
+  };
   return {
     providers: { default: { kind: c.KEEL_MODEL_PROVIDER, baseUrl: c.KEEL_MODEL_BASE_URL } },
     roles: { reasoning: primary },

@@ -74,14 +74,21 @@ export class ModelStep {
     });
     const base = { stepNumber: step, reservation: { id: reservationId, usage: () => NO_USAGE } };
     if (grant.status === 'exhausted') {
-      const reason: ErrorInfo = { code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false };
+      const reason: ErrorInfo = {
+        code: 'BUDGET_EXHAUSTED',
+        message: grant.reason,
+        retryable: false,
+      };
       return { ...base, events: decideEarlyEnd(state, reason) };
     }
 
     const events: RunEvent[] = [];
     let s = state;
     if (grant.status === 'granted' && grant.warning && s.status !== 'synthesizing') {
-      const started: RunEvent = { type: 'SynthesisStarted', data: { step, reason: 'budget_warning' } };
+      const started: RunEvent = {
+        type: 'SynthesisStarted',
+        data: { step, reason: 'budget_warning' },
+      };
       events.push(started);
       s = evolveRun(s, started) as ActiveRunState;
       synthesis = true;
@@ -112,7 +119,14 @@ export class ModelStep {
 
     const pick = router.pick(role);
     if (!pick.ok) {
-      const facts: CallFacts = { step, attempt, role, provider: pick.provider, model: pick.model, latencyMs: 0 };
+      const facts: CallFacts = {
+        step,
+        attempt,
+        role,
+        provider: pick.provider,
+        model: pick.model,
+        latencyMs: 0,
+      };
       return outcome(
         decideModelFailure(s, {
           ...facts,
@@ -162,7 +176,11 @@ export class ModelStep {
           { alert: true, provider: client.provider, model: client.model, code: e.code },
           'model provider quota or billing exhausted: runs on it stop until an operator acts',
         );
-      else log.warn({ provider: client.provider, code: e.code, status: e.status, step, attempt }, 'model call failed');
+      else
+        log.warn(
+          { provider: client.provider, code: e.code, status: e.status, step, attempt },
+          'model call failed',
+        );
       return outcome(
         decideModelFailure(s, {
           ...facts(performance.now() - started),
@@ -216,7 +234,10 @@ export class ModelStep {
     return this.deps.budget
       .settle({ runId: state.runId, tenant: state.tenant, reservationId, usage })
       .catch((err: unknown) =>
-        this.deps.log.warn({ err: String(err) }, 'budget settle failed; the guard keeps the reservation'),
+        this.deps.log.warn(
+          { err: String(err) },
+          'budget settle failed; the guard keeps the reservation',
+        ),
       );
   }
 

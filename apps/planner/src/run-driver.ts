@@ -159,11 +159,18 @@ export class RunDriver {
         return { status: 'accepted', runStatus: entry.state.status, duplicate: true };
       const state = verdict.events.reduce(evolveRun, entry.state);
       try {
-        const done = await commitStep(this.deps.pool, runAggregate, streamId, entry, verdict.events, {
-          metadata: () => this.metadata(state, causationId),
-          cache: this.deps.cache,
-          batcher: this.deps.batcher,
-        });
+        const done = await commitStep(
+          this.deps.pool,
+          runAggregate,
+          streamId,
+          entry,
+          verdict.events,
+          {
+            metadata: () => this.metadata(state, causationId),
+            cache: this.deps.cache,
+            batcher: this.deps.batcher,
+          },
+        );
         this.deps.publisher.publish(done.records);
         this.afterCommit(done.entry.state, verdict.events, undefined);
         return { status: 'accepted', runStatus: done.entry.state.status, duplicate: false };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ModelDecision, toolCallIdFor } from '@keel/contracts';
+import { toolCallIdFor, type ModelDecision } from '@keel/contracts';
 
 /**
  * What a model must write, validated before anything else sees it. Two shapes:
@@ -32,9 +32,7 @@ export const ModelOutput = z.discriminatedUnion('action', [
     .object({
       action: z.literal('call_tools'),
       calls: z
-        .array(
-          z.object({ tool: z.string(), input: z.record(z.string(), z.unknown()) }).strict(),
-        )
+        .array(z.object({ tool: z.string(), input: z.record(z.string(), z.unknown()) }).strict())
         .min(1)
         .max(16),
       final: z.boolean().optional(),
@@ -42,9 +40,7 @@ export const ModelOutput = z.discriminatedUnion('action', [
     })
     .strict(),
   z.object({ action: z.literal('final'), answer: z.string().min(1), ...Judgement }).strict(),
-  z
-    .object({ action: z.literal('ask_human'), question: z.string().min(1), ...Judgement })
-    .strict(),
+  z.object({ action: z.literal('ask_human'), question: z.string().min(1), ...Judgement }).strict(),
 ]);
 export type ModelOutput = z.infer<typeof ModelOutput>;
 
@@ -77,11 +73,17 @@ export function parseModelOutput(reply: RawModelReply, ctx: ParseContext): Parse
   let candidate: ModelOutput;
   if (reply.kind === 'tool_calls') {
     const note = parseJson(reply.note ?? '', ToolCallNote, 'tool-call note');
-    const calls = reply.calls.map((c, i) => ({ i, name: c.name, input: parseJsonObject(c.argumentsJson) }));
+    const calls = reply.calls.map((c, i) => ({
+      i,
+      name: c.name,
+      input: parseJsonObject(c.argumentsJson),
+    }));
     const issues = [
       ...(note.ok ? [] : note.issues),
       ...calls.flatMap((c) =>
-        c.input === undefined ? [`calls.${c.i}.input: arguments of ${c.name} are not a JSON object`] : [],
+        c.input === undefined
+          ? [`calls.${c.i}.input: arguments of ${c.name} are not a JSON object`]
+          : [],
       ),
     ];
     if (!note.ok || issues.length > 0) return fail(issues);
@@ -99,7 +101,9 @@ export function parseModelOutput(reply: RawModelReply, ctx: ParseContext): Parse
   const issues: string[] = [];
   if (candidate.action === 'call_tools') {
     if (ctx.synthesis)
-      issues.push('action: tools are not available now; reply with action "final" and your best answer');
+      issues.push(
+        'action: tools are not available now; reply with action "final" and your best answer',
+      );
     candidate.calls.forEach((c, i) => {
       if (!ctx.allowedTools.includes(c.tool))
         issues.push(`calls.${i}.tool: '${c.tool}' is not one of the tools you may call`);
@@ -150,13 +154,18 @@ function parseJson<T>(
   try {
     value = JSON.parse(trimmed);
   } catch {
-    return { ok: false, issues: [`${what}: not a JSON object (got ${JSON.stringify(trimmed.slice(0, 60))})`] };
+    return {
+      ok: false,
+      issues: [`${what}: not a JSON object (got ${JSON.stringify(trimmed.slice(0, 60))})`],
+    };
   }
   const parsed = schema.safeParse(value);
   if (parsed.success) return { ok: true, value: parsed.data };
   return {
     ok: false,
-    issues: parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : what}: ${i.message}`),
+    issues: parsed.error.issues.map(
+      (i) => `${i.path.length ? i.path.join('.') : what}: ${i.message}`,
+    ),
   };
 }
 

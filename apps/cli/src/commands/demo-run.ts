@@ -70,7 +70,7 @@ export async function demoRun(opts: {
       out(
         end.type === 'RunCompleted'
           ? `\n✔ result: ${d.answer}`
-          : `\n✘ ${end.type}: ${why ? `${why.code} ${why.message}` : String(d.reason ?? '')}`,
+          : `\n✘ ${end.type}: ${why ? `${why.code} ${why.message}` : typeof d.reason === 'string' ? d.reason : ''}`,
       );
     }
     clearTimeout(timer);
@@ -87,7 +87,13 @@ export async function demoRun(opts: {
   }
 }
 
-const RUN_ENDINGS = new Set(['RunCompleted', 'RunFailed', 'RunDegraded', 'RunCancelled', 'RunTimedOut']);
+const RUN_ENDINGS = new Set([
+  'RunCompleted',
+  'RunFailed',
+  'RunDegraded',
+  'RunCancelled',
+  'RunTimedOut',
+]);
 
 function summary(e: RelayedEvent): string {
   const d = e.data as Record<string, unknown>;
@@ -105,11 +111,12 @@ function summary(e: RelayedEvent): string {
           : decision.kind === 'final'
             ? 'final answer'
             : 'ask a person';
-      const sure = typeof decision.confidence === 'number' ? `, confidence ${decision.confidence}` : '';
+      const sure =
+        typeof decision.confidence === 'number' ? `, confidence ${decision.confidence}` : '';
       return `step ${String(d.step)}: ${what} (${u.inputTokens}+${u.outputTokens} tokens${sure})`;
     }
     case 'ModelCallFailed':
-      return `step ${String(d.step)} attempt ${String(d.attempt)}: ${String(d.code)}${d.retryInMs === null ? '' : `, retry in ${String(d.retryInMs)} ms`}`;
+      return `step ${String(d.step)} attempt ${String(d.attempt)}: ${String(d.code)}${typeof d.retryInMs === 'number' ? `, retry in ${d.retryInMs} ms` : ''}`;
     case 'ModelOutputRejected':
       return `step ${String(d.step)} attempt ${String(d.attempt)}: ${(d.issues as string[]).length} issue(s), re-prompting`;
     case 'HumanReviewRequested':

@@ -64,7 +64,11 @@ export class ModelRouter {
     const key = `${provider}\u0000${model}`;
     let t = this.targets.get(key);
     if (!t) {
-      t = { client: this.deps.createClient(provider, model), toolMode, breaker: this.breaker(provider) };
+      t = {
+        client: this.deps.createClient(provider, model),
+        toolMode,
+        breaker: this.breaker(provider),
+      };
       this.targets.set(key, t);
     }
     return t;
