@@ -28,7 +28,13 @@ export class RunSubmitter {
   ) {}
 
   start(): void {
-    for (const type of ['RunCompleted', 'RunFailed', 'RunDegraded', 'RunCancelled', 'RunTimedOut']) {
+    for (const type of [
+      'RunCompleted',
+      'RunFailed',
+      'RunDegraded',
+      'RunCancelled',
+      'RunTimedOut',
+    ]) {
       const sub = this.nc.subscribe(this.names.subjects.eventsOfType.pattern('run', type));
       this.subs.push(sub);
       void (async () => {

@@ -46,7 +46,10 @@ export function decideReview(
     return { kind: 'accepted', events: [], duplicate: true };
   if (isFinal(run)) return refuse('RUN_FINISHED', `run ${run.runId} is ${run.status}`);
   if (run.status !== 'awaiting_human')
-    return refuse('NOT_AWAITING_REVIEW', `run ${run.runId} is ${run.status}, not awaiting a review`);
+    return refuse(
+      'NOT_AWAITING_REVIEW',
+      `run ${run.runId} is ${run.status}, not awaiting a review`,
+    );
   if (run.review.step !== cmd.step)
     return refuse(
       'NOT_AWAITING_REVIEW',

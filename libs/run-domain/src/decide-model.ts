@@ -137,19 +137,17 @@ export function proceed(
           : decideEarlyEnd(state, reason);
       }
       const step = state.step;
-      return decision.calls.map(
-        (c, i): RunEvent => ({
-          type: 'ToolCallRequested',
-          data: {
-            step,
-            callId: c.callId,
-            tool: c.tool,
-            pool: poolOf(c.tool),
-            input: c.input,
-            idempotencyKey: `${state.runId}:${step}:${i}`,
-          },
-        }),
-      );
+      return decision.calls.map((c, i): RunEvent => ({
+        type: 'ToolCallRequested',
+        data: {
+          step,
+          callId: c.callId,
+          tool: c.tool,
+          pool: poolOf(c.tool),
+          input: c.input,
+          idempotencyKey: `${state.runId}:${step}:${i}`,
+        },
+      }));
     }
   }
 }
@@ -199,7 +197,10 @@ export function decideModelFailure(state: RunState, f: ModelFailure): RunEvent[]
         ...decideFailRun(after, { code: 'MODEL_QUOTA', message: f.message, retryable: false }),
       ];
     case 'permanent':
-      return [failed, ...decideFailRun(after, { code: f.code, message: f.message, retryable: false })];
+      return [
+        failed,
+        ...decideFailRun(after, { code: f.code, message: f.message, retryable: false }),
+      ];
     case 'transient': {
       const why = f.retry.retry ? '' : `: ${f.retry.reason}`;
       const reason = {
@@ -247,10 +248,11 @@ export function decideOutputRejected(state: RunState, r: RejectedOutput): RunEve
   if (after.attempts.rejected.length < r.maxInvalidOutputs) return [rejected];
   const error = {
     code: 'STRUCTURED_OUTPUT_INVALID',
-    message: `model output failed validation ${r.maxInvalidOutputs} times: ${r.issues.join('; ')}`.slice(
-      0,
-      2000,
-    ),
+    message:
+      `model output failed validation ${r.maxInvalidOutputs} times: ${r.issues.join('; ')}`.slice(
+        0,
+        2000,
+      ),
     retryable: false,
   };
   if (after.synthesis) {

@@ -72,7 +72,10 @@ function beforeModelCall(state: ActiveRunState): NextAction {
   }
   const step = state.step + 1;
   if (state.status !== 'synthesizing' && step === limits.maxSteps && limits.maxSteps > 1) {
-    return { kind: 'record', events: [{ type: 'SynthesisStarted', data: { step, reason: 'step_limit' } }] };
+    return {
+      kind: 'record',
+      events: [{ type: 'SynthesisStarted', data: { step, reason: 'step_limit' } }],
+    };
   }
   return { kind: 'call_model', step, synthesis: state.status === 'synthesizing' };
 }

@@ -65,7 +65,10 @@ export function buildTranscript(state: ActiveRunState, opts: TranscriptOptions):
     system.push(
       'Tools you may call:\n' +
         opts.tools
-          .map((t) => `- ${t.name}: ${t.description} Input JSON Schema: ${JSON.stringify(t.parameters)}`)
+          .map(
+            (t) =>
+              `- ${t.name}: ${t.description} Input JSON Schema: ${JSON.stringify(t.parameters)}`,
+          )
           .join('\n'),
     );
   }
@@ -76,7 +79,8 @@ export function buildTranscript(state: ActiveRunState, opts: TranscriptOptions):
   const inputOverrides = new Map<string, Record<string, unknown>>();
   for (const h of state.history)
     if (h.kind === 'review')
-      for (const [id, input] of Object.entries(h.changes?.inputs ?? {})) inputOverrides.set(id, input);
+      for (const [id, input] of Object.entries(h.changes?.inputs ?? {}))
+        inputOverrides.set(id, input);
 
   for (const h of state.history) {
     switch (h.kind) {
@@ -86,7 +90,9 @@ export function buildTranscript(state: ActiveRunState, opts: TranscriptOptions):
       case 'tool_result': {
         const content = h.outcome.ok
           ? JSON.stringify(h.outcome.output)
-          : JSON.stringify({ error: { code: h.outcome.error.code, message: h.outcome.error.message } });
+          : JSON.stringify({
+              error: { code: h.outcome.error.code, message: h.outcome.error.message },
+            });
         messages.push(
           json
             ? { role: 'user', content: `Result of tool call ${h.callId} (${h.tool}): ${content}` }
@@ -132,7 +138,10 @@ function decisionMessage(
   const judgement = { confidence: d.confidence, reasoning: d.reasoning };
   switch (d.kind) {
     case 'final':
-      return { role: 'assistant', content: JSON.stringify({ action: 'final', answer: d.answer, ...judgement }) };
+      return {
+        role: 'assistant',
+        content: JSON.stringify({ action: 'final', answer: d.answer, ...judgement }),
+      };
     case 'ask_human':
       return {
         role: 'assistant',
