@@ -106,8 +106,9 @@ function apply(state: RunState, event: RunEvent): RunState {
       const replan =
         d.changes?.instruction !== undefined ||
         (d.decision === 'approve' && state.review.proposal === null);
+      // A re-plan of a synthesis stays a synthesis: no more tools.
       return replan
-        ? { ...core, history, status: 'planning' }
+        ? { ...core, history, status: core.synthesis ? 'synthesizing' : 'planning' }
         : { ...state, history, review: { ...state.review, decided: true } };
     }
     case 'ToolCallRequested': {

@@ -44,8 +44,24 @@ export const ModelOutput = z.discriminatedUnion('action', [
 ]);
 export type ModelOutput = z.infer<typeof ModelOutput>;
 
-/** JSON Schema of `ModelOutput`, for providers' JSON mode. */
-export const modelOutputJsonSchema = (): Record<string, unknown> => z.toJSONSchema(ModelOutput);
+/**
+ * JSON Schema for providers' JSON mode. Providers want one object at the root
+ * (OpenAI's structured outputs refuse a top-level `oneOf`), so this is the
+ * union flattened into one object; replies are still validated against the
+ * exact `ModelOutput` union.
+ */
+const ModelOutputEnvelope = z.object({
+  action: z.enum(['call_tools', 'final', 'ask_human']),
+  calls: z
+    .array(z.object({ tool: z.string(), input: z.record(z.string(), z.unknown()) }))
+    .optional(),
+  final: z.boolean().optional(),
+  answer: z.string().optional(),
+  question: z.string().optional(),
+  ...Judgement,
+});
+export const modelOutputJsonSchema = (): Record<string, unknown> =>
+  z.toJSONSchema(ModelOutputEnvelope);
 
 export type ParsedOutput =
   | { readonly ok: true; readonly decision: ModelDecision }
@@ -87,11 +103,14 @@ export function parseModelOutput(reply: RawModelReply, ctx: ParseContext): Parse
       ),
     ];
     if (!note.ok || issues.length > 0) return fail(issues);
-    candidate = {
+    // The same rules as a JSON-mode reply (e.g. at most 16 calls at once).
+    const native = ModelOutput.safeParse({
       action: 'call_tools',
       calls: calls.map((c) => ({ tool: c.name, input: c.input! })),
       ...note.value,
-    };
+    });
+    if (!native.success) return fail(native.error.issues.map(issueText('reply')));
+    candidate = native.data;
   } else {
     const parsed = parseJson(reply.text, ModelOutput, 'reply');
     if (!parsed.ok) return fail(parsed.issues);
@@ -163,9 +182,7 @@ function parseJson<T>(
   if (parsed.success) return { ok: true, value: parsed.data };
   return {
     ok: false,
-    issues: parsed.error.issues.map(
-      (i) => `${i.path.length ? i.path.join('.') : what}: ${i.message}`,
-    ),
+    issues: parsed.error.issues.map(issueText(what)),
   };
 }
 
@@ -185,3 +202,8 @@ function parseJsonObject(json: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
+
+const issueText =
+  (what: string) =>
+  (i: { path: PropertyKey[]; message: string }): string =>
+    `${i.path.length ? i.path.map(String).join('.') : what}: ${i.message}`;

@@ -82,10 +82,13 @@ export function buildTranscript(state: ActiveRunState, opts: TranscriptOptions):
       for (const [id, input] of Object.entries(h.changes?.inputs ?? {}))
         inputOverrides.set(id, input);
 
+  const answered = new Set(
+    state.history.flatMap((h) => (h.kind === 'tool_result' ? [h.callId] : [])),
+  );
   for (const h of state.history) {
     switch (h.kind) {
       case 'decision':
-        messages.push(decisionMessage(h.decision, json, inputOverrides));
+        messages.push(decisionMessage(h.decision, json, inputOverrides, answered));
         break;
       case 'tool_result': {
         const content = h.outcome.ok
@@ -134,6 +137,7 @@ function decisionMessage(
   d: ModelDecision,
   json: boolean,
   overrides: ReadonlyMap<string, Record<string, unknown>>,
+  answered: ReadonlySet<string>,
 ): ChatMessage {
   const judgement = { confidence: d.confidence, reasoning: d.reasoning };
   switch (d.kind) {
@@ -150,7 +154,10 @@ function decisionMessage(
     case 'tool_calls': {
       const calls = d.calls.map((c) => ({ ...c, input: overrides.get(c.callId) ?? c.input }));
       const final = d.final ? { final: true } : {};
-      if (json) {
+      // Providers reject tool calls that no tool message answers: proposals that never ran
+      // (sent back by a reviewer, or over the tool-call ceiling) are shown as text.
+      const ran = calls.filter((c) => answered.has(c.callId));
+      if (json || ran.length === 0) {
         return {
           role: 'assistant',
           content: JSON.stringify({
@@ -158,13 +165,14 @@ function decisionMessage(
             calls: calls.map((c) => ({ tool: c.tool, input: c.input })),
             ...final,
             ...judgement,
+            ...(ran.length === 0 ? { executed: false } : {}),
           }),
         };
       }
       return {
         role: 'assistant',
         content: JSON.stringify({ ...judgement, ...final }),
-        toolCalls: calls.map((c) => ({ id: c.callId, name: c.tool, arguments: c.input })),
+        toolCalls: ran.map((c) => ({ id: c.callId, name: c.tool, arguments: c.input })),
       };
     }
   }

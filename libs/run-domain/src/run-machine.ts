@@ -35,6 +35,8 @@ export const RUN_TRANSITIONS: readonly RunTransition[] = [
   ]),
   t('requested', 'SynthesisStarted', 'synthesizing'),
   t('planning', 'SynthesisStarted', 'synthesizing'),
+  // An approved proposal over the tool-call ceiling leads to a synthesis too.
+  t('awaiting_human', 'SynthesisStarted', 'synthesizing'),
   // Tool rounds: calls requested at once, joined when every outcome is in.
   t('requested', 'ToolCallRequested', 'awaiting_tools'),
   t('planning', 'ToolCallRequested', 'awaiting_tools'),
@@ -44,6 +46,7 @@ export const RUN_TRANSITIONS: readonly RunTransition[] = [
   // Human checkpoints: a decision leads on in the same commit, or back to planning.
   t('awaiting_human', 'HumanReviewDecided', 'awaiting_human'),
   t('awaiting_human', 'HumanReviewDecided', 'planning'),
+  t('awaiting_human', 'HumanReviewDecided', 'synthesizing'),
   t('awaiting_human', 'ToolCallRequested', 'awaiting_tools'),
   t('awaiting_human', 'RunCompleted', 'completed'),
   // Endings reachable from any active state.
