@@ -1,7 +1,7 @@
 import { JSONCodec, StringCodec } from 'nats';
-import { DeadLetter, MAX_RUN_REQUEST_BYTES, runIdFor, streamIds } from '@keel/contracts';
+import { MAX_RUN_REQUEST_BYTES, runIdFor, streamIds } from '@keel/contracts';
 import { calculatorScript, startScriptedModel, waitFor, type ScriptedModel } from '@keel/testing';
-import { startStack, streamTypes, type KeelStack } from '../support/stack';
+import { deadLettersOf, startStack, streamTypes, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -50,21 +50,9 @@ describe('bad input on the ingress subject', () => {
     };
     await stack.js.publish(subject, JSONCodec().encode(good), { msgID: 'good-1' });
 
-    const dlqSubject = stack.names.subjects.dlq.build(stack.names.consumers.plannerIngress);
     const letters = await waitFor(
       async () => {
-        const found: DeadLetter[] = [];
-        const info = await stack.jsm.streams.info(stack.names.streams.dlq);
-        for (
-          let seq = info.state.first_seq;
-          seq <= info.state.last_seq && info.state.messages > 0;
-          seq++
-        ) {
-          const m = await stack.jsm.streams
-            .getMessage(stack.names.streams.dlq, { seq })
-            .catch(() => undefined);
-          if (m?.subject === dlqSubject) found.push(DeadLetter.parse(m.json()));
-        }
+        const found = await deadLettersOf(stack, stack.names.consumers.plannerIngress);
         return found.length >= 3 ? found : undefined;
       },
       { timeoutMs: 20_000, description: 'three dead letters from the ingress consumer' },

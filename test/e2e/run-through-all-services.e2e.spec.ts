@@ -71,8 +71,14 @@ describe('a run through all four services', () => {
     expect(rows[0]!.data.steps).toBe(2);
 
     // Each service wrote its own stream: the budget guard reserved before each
-    // model call and settled after it; the tool executor recorded the call.
-    expect(await streamTypes(stack.pool, streamIds.budget(runId))).toEqual([
+    // model call and settled after it (the last settle is sent after the run's
+    // commit, so it may land a moment later); the tool executor recorded the call.
+    const budgetStream = streamIds.budget(runId);
+    await waitFor(async () => (await streamTypes(stack.pool, budgetStream)).length >= 4, {
+      timeoutMs: 10_000,
+      description: 'the last budget settle',
+    });
+    expect(await streamTypes(stack.pool, budgetStream)).toEqual([
       'BudgetReserved',
       'BudgetSettled',
       'BudgetReserved',

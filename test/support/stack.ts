@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { Pool } from 'pg';
-import { keelNames, type KeelNames } from '@keel/contracts';
+import { DeadLetter, keelNames, type KeelNames } from '@keel/contracts';
 import {
   spawnService,
   stopAll,
@@ -150,4 +150,19 @@ export async function streamTypes(pool: Pool, streamId: string): Promise<string[
     [streamId],
   );
   return rows.map((r) => r.type);
+}
+
+/** The dead letters a consumer of the stack has written so far, oldest first. */
+export async function deadLettersOf(stack: KeelStack, consumer: string): Promise<DeadLetter[]> {
+  const subject = stack.names.subjects.dlq.build(consumer);
+  const found: DeadLetter[] = [];
+  const info = await stack.jsm.streams.info(stack.names.streams.dlq);
+  if (info.state.messages === 0) return found;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await stack.jsm.streams
+      .getMessage(stack.names.streams.dlq, { seq })
+      .catch(() => undefined);
+    if (m?.subject === subject) found.push(DeadLetter.parse(m.json()));
+  }
+  return found;
 }

@@ -1,7 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ChatMessage } from '@keel/run-domain';
-import { GenAiAttr, GenAiOperation, genAiSpanName } from '@keel/telemetry';
 import {
   abortedError,
   classifyHttpFailure,
@@ -12,6 +10,7 @@ import {
   unexpectedError,
 } from './classify-model-error';
 import { keepAliveFetch } from './http-fetch';
+import { inModelCallSpan } from './model-call-span';
 import {
   ModelCallError,
   type ModelCallArgs,
@@ -20,8 +19,6 @@ import {
   type RawModelReply,
   type ToolSpec,
 } from './model-client';
-
-const tracer = trace.getTracer('keel-planner');
 
 export interface AnthropicMessagesModelOptions {
   /** The deployment's name for this endpoint (breaker key, recorded on events). */
@@ -66,54 +63,34 @@ export class AnthropicMessagesModel implements ModelClient {
     });
   }
 
-  async complete(args: ModelCallArgs): Promise<ModelReply> {
-    const spanName = genAiSpanName(GenAiOperation.chat, this.model);
-    return tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT }, async (span) => {
-      span.setAttributes({
-        [GenAiAttr.operationName]: GenAiOperation.chat,
-        [GenAiAttr.system]: this.system,
-        [GenAiAttr.requestModel]: this.model,
-      });
+  complete(args: ModelCallArgs): Promise<ModelReply> {
+    return inModelCallSpan(this, classifyAnthropicError, async () => {
       const started = performance.now();
-      try {
-        const { system, messages } = toAnthropicMessages(args.messages);
-        const res = await this.client.messages.create(
-          {
-            model: this.model,
-            max_tokens: args.maxOutputTokens,
-            messages,
-            ...(system ? { system } : {}),
-            // `json` mode: no tools; the transcript asks for the JSON object.
-            ...(args.mode === 'native' && args.tools.length > 0
-              ? { tools: args.tools.map(toAnthropicTool) }
-              : {}),
-          },
-          {
-            headers: { 'Idempotency-Key': args.idempotencyKey },
-            ...(args.signal ? { signal: args.signal } : {}),
-          },
-        );
-        const latencyMs = performance.now() - started;
-        const usage = {
-          inputTokens: res.usage?.input_tokens ?? 0,
-          outputTokens: res.usage?.output_tokens ?? 0,
-        };
-        span.setAttributes({
-          [GenAiAttr.responseModel]: res.model,
-          [GenAiAttr.usageInputTokens]: usage.inputTokens,
-          [GenAiAttr.usageOutputTokens]: usage.outputTokens,
-        });
-        const reply = fromAnthropicContent(res.content ?? []);
-        if (!reply) throw emptyReplyError();
-        return { reply, model: res.model || this.model, usage, latencyMs };
-      } catch (err) {
-        const e = classifyAnthropicError(err);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e.code });
-        span.setAttribute('error.type', e.code);
-        throw e;
-      } finally {
-        span.end();
-      }
+      const { system, messages } = toAnthropicMessages(args.messages);
+      const res = await this.client.messages.create(
+        {
+          model: this.model,
+          max_tokens: args.maxOutputTokens,
+          messages,
+          ...(system ? { system } : {}),
+          // `json` mode: no tools; the transcript asks for the JSON object.
+          ...(args.mode === 'native' && args.tools.length > 0
+            ? { tools: args.tools.map(toAnthropicTool) }
+            : {}),
+        },
+        {
+          headers: { 'Idempotency-Key': args.idempotencyKey },
+          ...(args.signal ? { signal: args.signal } : {}),
+        },
+      );
+      const latencyMs = performance.now() - started;
+      const usage = {
+        inputTokens: res.usage?.input_tokens ?? 0,
+        outputTokens: res.usage?.output_tokens ?? 0,
+      };
+      const reply = fromAnthropicContent(res.content ?? []);
+      if (!reply) throw emptyReplyError();
+      return { reply, model: res.model || this.model, usage, latencyMs };
     });
   }
 }

@@ -1,7 +1,5 @@
 import OpenAI from 'openai';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ChatMessage } from '@keel/run-domain';
-import { GenAiAttr, GenAiOperation, genAiSpanName } from '@keel/telemetry';
 import {
   abortedError,
   classifyHttpFailure,
@@ -12,6 +10,7 @@ import {
   unexpectedError,
 } from './classify-model-error';
 import { keepAliveFetch } from './http-fetch';
+import { inModelCallSpan } from './model-call-span';
 import {
   ModelCallError,
   type ModelCallArgs,
@@ -19,8 +18,6 @@ import {
   type ModelReply,
   type ToolSpec,
 } from './model-client';
-
-const tracer = trace.getTracer('keel-planner');
 
 export interface OpenAiChatModelOptions {
   /** The deployment's name for this endpoint (breaker key, recorded on events). */
@@ -59,58 +56,38 @@ export class OpenAiChatModel implements ModelClient {
     });
   }
 
-  async complete(args: ModelCallArgs): Promise<ModelReply> {
-    const spanName = genAiSpanName(GenAiOperation.chat, this.model);
-    return tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT }, async (span) => {
-      span.setAttributes({
-        [GenAiAttr.operationName]: GenAiOperation.chat,
-        [GenAiAttr.system]: this.system,
-        [GenAiAttr.requestModel]: this.model,
-      });
+  complete(args: ModelCallArgs): Promise<ModelReply> {
+    return inModelCallSpan(this, classifyOpenAiError, async () => {
       const started = performance.now();
-      try {
-        const res = await this.client.chat.completions.create(
-          {
-            model: this.model,
-            messages: args.messages.map(toOpenAi),
-            max_tokens: args.maxOutputTokens,
-            ...modeParams(args),
-          },
-          {
-            headers: { 'Idempotency-Key': args.idempotencyKey },
-            ...(args.signal ? { signal: args.signal } : {}),
-          },
-        );
-        const latencyMs = performance.now() - started;
-        const message = res.choices?.[0]?.message;
-        if (!message) throw emptyReplyError();
-        const usage = {
-          inputTokens: res.usage?.prompt_tokens ?? 0,
-          outputTokens: res.usage?.completion_tokens ?? 0,
-        };
-        span.setAttributes({
-          [GenAiAttr.responseModel]: res.model,
-          [GenAiAttr.usageInputTokens]: usage.inputTokens,
-          [GenAiAttr.usageOutputTokens]: usage.outputTokens,
-        });
-        const calls = (message.tool_calls ?? []).flatMap((c) =>
-          c.type === 'function'
-            ? [{ name: c.function.name, argumentsJson: c.function.arguments }]
-            : [],
-        );
-        const reply: ModelReply['reply'] =
-          calls.length > 0
-            ? { kind: 'tool_calls', calls, ...(message.content ? { note: message.content } : {}) }
-            : { kind: 'text', text: message.content ?? '' };
-        return { reply, model: res.model || this.model, usage, latencyMs };
-      } catch (err) {
-        const e = classifyOpenAiError(err);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e.code });
-        span.setAttribute('error.type', e.code);
-        throw e;
-      } finally {
-        span.end();
-      }
+      const res = await this.client.chat.completions.create(
+        {
+          model: this.model,
+          messages: args.messages.map(toOpenAi),
+          max_tokens: args.maxOutputTokens,
+          ...modeParams(args),
+        },
+        {
+          headers: { 'Idempotency-Key': args.idempotencyKey },
+          ...(args.signal ? { signal: args.signal } : {}),
+        },
+      );
+      const latencyMs = performance.now() - started;
+      const message = res.choices?.[0]?.message;
+      if (!message) throw emptyReplyError();
+      const usage = {
+        inputTokens: res.usage?.prompt_tokens ?? 0,
+        outputTokens: res.usage?.completion_tokens ?? 0,
+      };
+      const calls = (message.tool_calls ?? []).flatMap((c) =>
+        c.type === 'function'
+          ? [{ name: c.function.name, argumentsJson: c.function.arguments }]
+          : [],
+      );
+      const reply: ModelReply['reply'] =
+        calls.length > 0
+          ? { kind: 'tool_calls', calls, ...(message.content ? { note: message.content } : {}) }
+          : { kind: 'text', text: message.content ?? '' };
+      return { reply, model: res.model || this.model, usage, latencyMs };
     });
   }
 }

@@ -92,6 +92,18 @@ export type ModelDecision = z.infer<typeof ModelDecision>;
 export const ModelRole = z.enum(['reasoning', 'synthesis']);
 export type ModelRole = z.infer<typeof ModelRole>;
 
+/** Which call of which logical step, on which model: shared by the three model-step events. */
+const ModelCallFacts = {
+  step: z.number().int().min(1),
+  /** 1-based, across failed, rejected and successful attempts of the step. */
+  attempt: z.number().int().min(1),
+  role: ModelRole,
+  /** The deployment's provider name (e.g. `openai`, `anthropic-fallback`). */
+  provider: z.string(),
+  model: z.string(),
+  latencyMs: z.number().min(0),
+};
+
 const ModelDecisionRecordedV1 = z.object({
   step: z.number().int(),
   model: z.string(),
@@ -105,19 +117,12 @@ export const ModelDecisionRecorded = defineEvent(
   'ModelDecisionRecorded',
   2,
   z.object({
-    step: z.number().int().min(1),
-    /** Attempts this logical step took (failed attempts are their own events). */
-    attempt: z.number().int().min(1),
-    role: ModelRole,
-    /** The deployment's provider name (e.g. `openai`, `anthropic-fallback`). */
-    provider: z.string(),
-    model: z.string(),
+    ...ModelCallFacts,
     promptVersion: z.string(),
     /** name → version of every tool offered with this call. */
     toolVersions: z.record(z.string(), z.string()),
     decision: ModelDecision,
     usage: Usage,
-    latencyMs: z.number().min(0),
   }),
   {
     // v1 had no attempt/role/provider/tool versions and no confidence/reasoning.
@@ -143,11 +148,7 @@ export const ModelCallFailed = defineEvent(
   'ModelCallFailed',
   1,
   z.object({
-    step: z.number().int().min(1),
-    attempt: z.number().int().min(1),
-    role: ModelRole,
-    provider: z.string(),
-    model: z.string(),
+    ...ModelCallFacts,
     code: z.string().max(64),
     errorClass: ModelErrorClass,
     message: z.string().max(2000),
@@ -156,7 +157,6 @@ export const ModelCallFailed = defineEvent(
     retryAfterMs: z.number().int().min(0).optional(),
     /** When the next attempt is due; null when this failure ends the step. */
     retryInMs: z.number().int().min(0).nullable(),
-    latencyMs: z.number().min(0),
   }),
 );
 
@@ -168,15 +168,10 @@ export const ModelOutputRejected = defineEvent(
   'ModelOutputRejected',
   1,
   z.object({
-    step: z.number().int().min(1),
-    attempt: z.number().int().min(1),
-    role: ModelRole,
-    provider: z.string(),
-    model: z.string(),
+    ...ModelCallFacts,
     issues: z.array(z.string().max(500)).min(1).max(20),
     output: z.string().max(8000),
     usage: Usage,
-    latencyMs: z.number().min(0),
   }),
 );
 
