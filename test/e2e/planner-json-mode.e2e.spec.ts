@@ -91,7 +91,7 @@ describe('planner: JSON mode and dead-letter escalation', () => {
       { timeoutMs: 10_000, description: 'the dead letter of the run request' },
     );
     expect(letter).toMatchObject({ code: 'STRUCTURED_OUTPUT_INVALID' });
-    expect(letter!.reason).toMatch(/action/);
+    expect(letter.reason).toMatch(/action/);
     expect(requestsOf(model, name)).toHaveLength(3);
   });
 });
