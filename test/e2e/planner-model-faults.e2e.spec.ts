@@ -273,4 +273,30 @@ describe('planner: model faults', () => {
       expect(user.endsWith('What is 6 * 7?')).toBe(true);
     }
   });
+  // Last: it leaves a second planner replica running.
+  it('with a second planner replica, every run completes and every step is recorded once', async () => {
+    // Deliveries of one run alternate between replicas, so each replica's cached view
+    // of a run is often behind the stream: the expected-version checks must catch that.
+    await stack.start('planner', 'planner-2');
+    const name = scenarios.add('two-planners', (req) => {
+      const rounds = req.messages.filter((m) => m.role === 'tool').length;
+      return rounds < 4
+        ? toolCallsReply([{ name: 'calculator', arguments: { expression: `${rounds} + 1` } }])
+        : finalReply('four rounds');
+    });
+    const runs = await Promise.all(Array.from({ length: 30 }, () => submitRun(stack, name)));
+    for (const { runId } of runs) {
+      const events = await waitForEvent(stack.pool, runId);
+      expect(typesOf(events)).toEqual([
+        'RunRequested',
+        ...Array.from({ length: 4 }, () => [
+          'ModelDecisionRecorded',
+          'ToolCallRequested',
+          'ToolResultRecorded',
+        ]).flat(),
+        'ModelDecisionRecorded',
+        'RunCompleted',
+      ]);
+    }
+  });
 });

@@ -93,9 +93,25 @@ export class RunDriver {
     for (let i = 0; i < MAX_ITERATIONS_PER_DELIVERY; i++) {
       const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
       const events: RunEvent[] = decide ? decide(entry.state) : [];
-      // The input is already in the stream (a redelivery) or moot: drive from the state, and
-      // do not let the inbox row turn this iteration's model step into a discarded duplicate.
-      if (events.length === 0) inbox = undefined;
+      if (events.length === 0 && inbox) {
+        // Nothing to record from this delivery: a redelivery, a late input, or a cached state
+        // that is behind the stream. Record the inbox row alone first: its expected version
+        // proves the state current (a stale one fails and is re-read), and a redelivery is
+        // recognised before a model call is made, not after (when its result would be lost).
+        try {
+          const done = await commitStep(this.deps.pool, runAggregate, streamId, entry, [], {
+            metadata: () => this.metadata(entry.state, causationId),
+            cache: this.deps.cache,
+            inbox,
+          });
+          if (done.duplicate) this.deps.cache.delete(streamId);
+          decide = undefined;
+          inbox = undefined;
+        } catch (err) {
+          if (!(err instanceof ConcurrencyError) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
+        }
+        continue;
+      }
       let state = events.reduce(evolveRun, entry.state);
       let action = nextAction(state, new Date());
       while (action.kind === 'record') {
@@ -151,8 +167,15 @@ export class RunDriver {
   ): Promise<RunCommandReply> {
     const streamId = streamIds.run(runId);
     for (let conflicts = 0; ; conflicts++) {
-      const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
-      const verdict = decide(entry.state);
+      let entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+      let verdict = decide(entry.state);
+      if (verdict.kind === 'refused' || verdict.events.length === 0) {
+        // Refusing or ignoring on a cached state that may be behind the stream (another
+        // replica wrote it): decide once more from the stream itself.
+        this.deps.cache.delete(streamId);
+        entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+        verdict = decide(entry.state);
+      }
       if (verdict.kind === 'refused')
         return { status: 'refused', code: verdict.code, message: verdict.message };
       if (verdict.events.length === 0)
