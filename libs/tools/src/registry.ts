@@ -9,6 +9,7 @@ export class UnknownToolError extends Error {
 /** The tools a deployment knows, by name. Built once at start-up; read-only after. */
 export class ToolRegistry {
   private readonly tools = new Map<string, ToolDefinition>();
+  private readonly jsonSchemas = new Map<string, Record<string, unknown>>();
 
   constructor(tools: readonly ToolDefinition[] = []) {
     for (const t of tools) this.register(t);
@@ -49,8 +50,13 @@ export class ToolRegistry {
     );
   }
 
-  /** JSON Schema of a tool's input, as offered to a model. */
+  /** JSON Schema of a tool's input, as offered to a model (computed once per tool). */
   inputJsonSchema(name: string): Record<string, unknown> {
-    return z.toJSONSchema(this.get(name).input);
+    let schema = this.jsonSchemas.get(name);
+    if (!schema) {
+      schema = z.toJSONSchema(this.get(name).input);
+      this.jsonSchemas.set(name, schema);
+    }
+    return schema;
   }
 }
