@@ -66,5 +66,10 @@ export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
 /** All durables of a deployment whose tool executors serve `pools`. */
 export function allConsumers(names: KeelNames, pools: readonly string[]): ConsumerSpec[] {
   const p = plannerConsumers(names);
-  return [p.ingress, p.toolResults, p.wakeups, ...pools.map((pool) => toolPoolConsumer(names, pool))];
+  return [
+    p.ingress,
+    p.toolResults,
+    p.wakeups,
+    ...pools.map((pool) => toolPoolConsumer(names, pool)),
+  ];
 }
