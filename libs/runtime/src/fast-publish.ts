@@ -59,6 +59,7 @@ export class FastPublisher {
       if (!FAST_PATH_EVENTS.has(e.type)) continue;
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
+      h.set(KeelHeaders.fastPath, '1');
       h.set(KeelHeaders.msgId, e.metadata.eventId);
       if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
       if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);

@@ -1,5 +1,11 @@
 import { connect, JSONCodec } from 'nats';
-import { keelNames, RelayedEvent, runIdFor, type RunRequestInput } from '@keel/contracts';
+import {
+  KeelHeaders,
+  keelNames,
+  RelayedEvent,
+  runIdFor,
+  type RunRequestInput,
+} from '@keel/contracts';
 import type { OtlpReceiver } from '@keel/testing';
 import { DEMO_PROMPT } from '../demo-script';
 
@@ -37,8 +43,9 @@ export async function demoRun(opts: {
     const started = Date.now();
 
     const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
-    // Events reach NATS twice (the writer's fast path, then the relay) and not in
-    // log order; show each once, in log order, after a short reorder window.
+    // Events reach NATS twice: at once from their writer (the fast path, out of log
+    // order) and from the relay, in log order per stream. Show the relay's copies, in
+    // log order across streams after a short reorder window.
     const view = new RunView((e) => {
       const t = `+${String(Date.parse(e.recordedAt) - started).padStart(5)} ms`;
       const producer = (e.metadata.producer ?? '?').padEnd(13);
@@ -49,12 +56,13 @@ export async function demoRun(opts: {
     let result: { ok: boolean; traceId?: string } = { ok: false };
     let end: RelayedEvent | undefined;
     for await (const m of sub) {
+      if (m.headers?.get(KeelHeaders.fastPath)) continue;
       const e = RelayedEvent.parse(json.decode(m.data));
       view.add(e);
       result.traceId ??= e.metadata.traceparent?.split('-')[1];
       if (RUN_ENDINGS.has(e.type)) {
         end = e;
-        // Let the relay deliver what was committed before the end (it batches every 50 ms).
+        // Let the relay deliver the other streams' events committed before the end.
         setTimeout(() => sub.unsubscribe(), 400);
       }
     }
@@ -151,10 +159,13 @@ async function printTrace(
 }
 
 /** Prints each event once, in log (global position) order, holding arrivals for a short window. */
+/** How long a relayed event waits for earlier ones of other streams (relayed concurrently). */
+const REORDER_WINDOW_MS = 150;
+
 class RunView {
   private readonly seen = new Set<string>();
   private buffer: { e: RelayedEvent; at: number }[] = [];
-  private readonly timer = setInterval(() => this.emit(Date.now() - 150), 50);
+  private readonly timer = setInterval(() => this.emit(Date.now() - REORDER_WINDOW_MS), 50);
 
   constructor(private readonly print: (e: RelayedEvent) => void) {}
 
