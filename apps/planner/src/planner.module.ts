@@ -94,7 +94,7 @@ export class PlannerModule {
       imports: keelServiceModules({ config, serviceName: 'planner', logger }),
       providers: [
         { provide: PLANNER_CONFIG, useValue: config },
-        { provide: TOOLS, useValue: new ToolRegistry(builtinTools) },
+        { provide: TOOLS, useValue: new ToolRegistry(builtinTools()) },
         {
           provide: RUN_DRIVER,
           inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER, TOOLS],

@@ -1,84 +1,89 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import type { ErrorInfo } from '@keel/contracts';
 import { GenAiAttr, GenAiOperation, KeelAttr } from '@keel/telemetry';
-import type { ToolDefinition } from '@keel/tools';
+import {
+  ToolError,
+  type DeliveryRequest,
+  type ToolContext,
+  type ToolDefinition,
+} from '@keel/tools';
+import { classifyToolError } from './call/classify-tool-error';
 
 const tracer = trace.getTracer('keel-tool-executor');
 
-export type ToolResult =
-  | { ok: true; output: Record<string, unknown>; durationMs: number }
-  | { ok: false; rejected: boolean; error: ErrorInfo };
+export type AttemptResult =
+  | {
+      ok: true;
+      output: Record<string, unknown>;
+      durationMs: number;
+      deliveries: DeliveryRequest[];
+    }
+  | { ok: false; error: ToolError };
 
 /**
- * One attempt of a tool: validate input (a bad input is a rejection, never
- * executed), run it under its timeout (AbortSignal), validate the output (a
- * shape violation is a failure, never passed on).
+ * One attempt of a tool on an already validated input: run it under its
+ * timeout (an AbortSignal it should honour; the attempt ends at the timeout
+ * either way), classify a failure, validate the output (a shape violation is
+ * a permanent failure, never passed on). External tools only collect their
+ * delivery requests here; nothing leaves the process until the outcome commits.
  */
-export async function executeTool(
+export async function attemptTool(
   tool: ToolDefinition,
-  rawInput: unknown,
-  ctx: { runId: string; idempotencyKey: string },
-): Promise<ToolResult> {
-  const input = tool.input.safeParse(rawInput);
-  if (!input.success) {
-    return {
-      ok: false,
-      rejected: true,
-      error: { code: 'INVALID_INPUT', message: summarise(input.error.issues), retryable: false },
-    };
-  }
-  return tracer.startActiveSpan(`execute_tool ${tool.name}`, async (span): Promise<ToolResult> => {
-    span.setAttributes({
-      [GenAiAttr.operationName]: GenAiOperation.executeTool,
-      [GenAiAttr.toolName]: tool.name,
-      [KeelAttr.toolVersion]: tool.version,
-    });
-    const started = performance.now();
-    const signal = AbortSignal.timeout(tool.timeoutMs);
-    try {
-      const raw = await Promise.race([
-        tool.execute(input.data, { signal, idempotencyKey: ctx.idempotencyKey, runId: ctx.runId }),
-        new Promise<never>((_, reject) =>
-          signal.addEventListener(
-            'abort',
-            () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')),
-            { once: true },
-          ),
-        ),
-      ]);
-      const output = tool.output.safeParse(raw);
-      if (!output.success) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'INVALID_OUTPUT' });
-        return {
-          ok: false,
-          rejected: false,
-          error: {
-            code: 'INVALID_OUTPUT',
-            message: summarise(output.error.issues),
-            retryable: false,
-          },
-        };
-      }
-      return {
-        ok: true,
-        output: output.data as Record<string, unknown>,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+  input: unknown,
+  ctx: Omit<ToolContext, 'signal' | 'deliver'>,
+  /** The id the `index`-th delivery of this call gets (stable across attempts). */
+  deliveryIdFor: (index: number) => string,
+): Promise<AttemptResult> {
+  return tracer.startActiveSpan(
+    `execute_tool ${tool.name}`,
+    async (span): Promise<AttemptResult> => {
+      span.setAttributes({
+        [GenAiAttr.operationName]: GenAiOperation.executeTool,
+        [GenAiAttr.toolName]: tool.name,
+        [KeelAttr.toolVersion]: tool.version,
+      });
+      const started = performance.now();
+      const signal = AbortSignal.timeout(tool.timeoutMs);
+      const deliveries: DeliveryRequest[] = [];
+      const deliver = (d: DeliveryRequest): string => {
+        deliveries.push(d);
+        return deliveryIdFor(deliveries.length - 1);
       };
-    } catch (err) {
-      const timedOut = signal.aborted;
-      const code = timedOut ? 'TOOL_TIMEOUT' : ((err as { code?: string }).code ?? 'TOOL_ERROR');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: code });
-      const message = timedOut
-        ? `${tool.name} timed out after ${tool.timeoutMs} ms`
-        : err instanceof Error
-          ? err.message
-          : String(err);
-      return { ok: false, rejected: false, error: { code, message, retryable: timedOut } };
-    } finally {
-      span.end();
-    }
-  });
+      let onAbort: (() => void) | undefined;
+      try {
+        const raw = await Promise.race([
+          tool.execute(input, { ...ctx, signal, deliver }),
+          new Promise<never>((_, reject) => {
+            onAbort = () =>
+              reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }),
+        ]);
+        const output = tool.output.safeParse(raw);
+        if (!output.success) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'INVALID_OUTPUT' });
+          return {
+            ok: false,
+            error: new ToolError('INVALID_OUTPUT', summarise(output.error.issues), 'permanent'),
+          };
+        }
+        return {
+          ok: true,
+          output: output.data as Record<string, unknown>,
+          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          deliveries,
+        };
+      } catch (err) {
+        const error = classifyToolError(tool, err, signal.aborted);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+        span.setAttribute('error.type', error.code);
+        return { ok: false, error };
+      } finally {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
+        span.end();
+      }
+    },
+  );
 }
 
-const summarise = (issues: readonly { path: PropertyKey[]; message: string }[]) =>
+export const summarise = (issues: readonly { path: PropertyKey[]; message: string }[]) =>
   issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');

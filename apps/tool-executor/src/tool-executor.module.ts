@@ -1,4 +1,10 @@
-import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
@@ -14,15 +20,20 @@ import {
   PG_POOL,
   toolPoolConsumer,
 } from '@keel/runtime';
-import { builtinTools, ToolRegistry } from '@keel/tools';
+import { ToolRegistry } from '@keel/tools';
+import { builtinToolsFor } from './builtin-tools';
+import { PoolResourceSet } from './call/pool-resources';
+import { RunLookups } from './call/run-lookups';
+import { ToolBreakers } from './call/tool-breakers';
 import type { ToolExecutorConfig } from './config';
 import { toolCallHandler } from './tool-call.handler';
 
 const REGISTRY = Symbol('REGISTRY');
 const CONFIG = Symbol('TOOL_EXECUTOR_CONFIG');
+const RESOURCES = Symbol('POOL_RESOURCES');
 
 /** One durable consumer per pool, each with its own concurrency bound: a hung pool cannot starve another. */
-class PoolConsumers implements OnApplicationBootstrap {
+class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -31,24 +42,38 @@ class PoolConsumers implements OnApplicationBootstrap {
     @Inject(REGISTRY) private readonly tools: ToolRegistry,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: ToolExecutorConfig,
+    @Inject(RESOURCES) private readonly resources: PoolResourceSet,
   ) {}
 
+  async onApplicationShutdown(): Promise<void> {
+    await this.resources.close();
+  }
+
   async onApplicationBootstrap(): Promise<void> {
+    const { config } = this;
     const capabilities = new CapabilityCache(this.pool);
     const publisher = new FastPublisher(this.js, this.names);
     const batcher = new AppendBatcher(this.pool);
+    const common = {
+      pool: this.pool,
+      tools: this.tools,
+      capabilities,
+      publisher,
+      batcher,
+      resources: this.resources,
+      breakers: new ToolBreakers({
+        failureThreshold: config.KEEL_TOOL_BREAKER_FAILURES,
+        coolDownMs: config.KEEL_TOOL_BREAKER_COOLDOWN_MS,
+      }),
+      lookups: new RunLookups(this.pool),
+      runRetryBudget: config.KEEL_RUN_TOOL_RETRY_BUDGET,
+      maxRetryAfterMs: config.KEEL_TOOL_MAX_RETRY_AFTER_MS,
+    };
     for (const poolName of this.tools.pools()) {
       await this.host.start({
         ...toolPoolConsumer(this.names, poolName),
-        concurrency: this.config.KEEL_POOL_CONCURRENCY,
-        handler: toolCallHandler({
-          pool: this.pool,
-          tools: this.tools,
-          log: this.log.child({ pool: poolName }),
-          capabilities,
-          publisher,
-          batcher,
-        }),
+        concurrency: config.KEEL_POOL_CONCURRENCY,
+        handler: toolCallHandler({ ...common, log: this.log.child({ pool: poolName }) }),
       });
     }
   }
@@ -62,7 +87,17 @@ export class ToolExecutorModule {
       imports: keelServiceModules({ config, serviceName: 'tool-executor', logger }),
       providers: [
         { provide: CONFIG, useValue: config },
-        { provide: REGISTRY, useFactory: () => new ToolRegistry(builtinTools) },
+        { provide: REGISTRY, useFactory: () => new ToolRegistry(builtinToolsFor(config)) },
+        {
+          provide: RESOURCES,
+          useFactory: () =>
+            new PoolResourceSet({
+              databaseUrl: config.KEEL_DATABASE_URL,
+              schema: config.KEEL_DB_SCHEMA,
+              maxSockets: config.KEEL_POOL_CONCURRENCY,
+              dbConnections: config.KEEL_POOL_DB_CONNECTIONS,
+            }),
+        },
         PoolConsumers,
       ],
     };

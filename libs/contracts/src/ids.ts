@@ -36,3 +36,7 @@ export const toolCallIdFor = (runId: string, step: number, index: number) =>
   uuidv5(`toolcall:${runId}:${step}:${index}`);
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The delivery id of a call's `index`-th delivery: the same on every attempt of the call. */
+export const deliveryIdFor = (idempotencyKey: string, index: number) =>
+  uuidv5(`delivery:${idempotencyKey}:${index}`);

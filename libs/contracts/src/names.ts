@@ -64,6 +64,8 @@ export function keelNames(prefix: string) {
         pattern: (pool: string) =>
           `${prefix}.evt.run.${assertToken('pool', pool)}.ToolCallRequested.*`,
       },
+      /** Deliveries (webhook, email) the outbox performs. */
+      deliveryRequests: { pattern: `${prefix}.evt.delivery._.DeliveryRequested.*` },
       /** Outcomes of tool calls, consumed by the planner. */
       toolCallEvents: { pattern: `${prefix}.evt.toolcall.>` },
       /** Run events, consumed by the budget guard and by observers. */
@@ -110,6 +112,7 @@ export function keelNames(prefix: string) {
       plannerWakeups: 'planner-wakeups',
       toolPool: (pool: string) => `tool-pool-${assertToken('pool', pool)}`,
       budgetRunEvents: 'budget-guard-run-events',
+      outboxDeliveries: 'outbox-deliveries',
     },
   };
 }

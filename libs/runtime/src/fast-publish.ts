@@ -31,6 +31,7 @@ export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
   'ToolCallSucceeded',
   'ToolCallFailed',
   'ToolCallRejected',
+  'DeliveryRequested',
   'HumanReviewRequested',
   'HumanReviewDecided',
   'RunCompleted',

@@ -52,6 +52,22 @@ export function plannerConsumers(names: KeelNames) {
   } satisfies Record<string, ConsumerSpec>;
 }
 
+/**
+ * The outbox's deliveries (webhooks, email). A failed attempt is nak'ed with
+ * its retry delay and stays pending meanwhile, so `maxAckPending` bounds the
+ * deliveries in progress plus those waiting for their next attempt.
+ */
+export function deliveryConsumer(names: KeelNames): ConsumerSpec {
+  return {
+    stream: names.streams.events,
+    durable: names.consumers.outboxDeliveries,
+    filterSubject: names.subjects.deliveryRequests.pattern,
+    ackWaitMs: 30_000,
+    maxDeliver: 50,
+    maxAckPending: 256,
+  };
+}
+
 export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
   return {
     stream: names.streams.events,
@@ -71,5 +87,6 @@ export function allConsumers(names: KeelNames, pools: readonly string[]): Consum
     p.toolResults,
     p.wakeups,
     ...pools.map((pool) => toolPoolConsumer(names, pool)),
+    deliveryConsumer(names),
   ];
 }

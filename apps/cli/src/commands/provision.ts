@@ -25,7 +25,7 @@ export async function provision(
     const jsm = await nc.jetstreamManager();
     await ensureStreams(jsm, names);
     out(`streams   ${Object.values(names.streams).join(', ')}`);
-    const pools = new ToolRegistry(builtinTools).pools();
+    const pools = new ToolRegistry(builtinTools()).pools();
     for (const c of allConsumers(names, pools)) {
       await ensureConsumer(jsm, c.stream, c);
       out(`consumer  ${c.stream}/${c.durable}  (${c.filterSubject})`);

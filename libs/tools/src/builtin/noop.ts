@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTool, SideEffect } from './tool-definition';
+import { defineTool, SideEffect } from '../tool-definition';
 
 /** Returns a fixed ~200-byte object: the tool of the benchmark workload. */
 export const noopTool = defineTool({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTool, SideEffect } from './tool-definition';
+import { defineTool, SideEffect } from '../tool-definition';
 import { evaluateArithmetic } from './arithmetic';
 
 /** Evaluates an arithmetic expression: + - * / % ^, parentheses, unary minus. No eval. */
