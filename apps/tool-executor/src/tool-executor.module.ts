@@ -18,6 +18,7 @@ import {
   LOGGER,
   NAMES,
   PG_POOL,
+  compensationConsumers,
   toolPoolConsumer,
 } from '@keel/runtime';
 import { ToolRegistry } from '@keel/tools';
@@ -26,6 +27,7 @@ import { PoolResourceSet } from './call/pool-resources';
 import { RunLookups } from './call/run-lookups';
 import { ToolBreakers } from './call/tool-breakers';
 import type { ToolExecutorConfig } from './config';
+import { compensationHandler } from './saga/compensation.handler';
 import { toolCallHandler } from './tool-call.handler';
 
 const REGISTRY = Symbol('REGISTRY');
@@ -69,6 +71,21 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
       runRetryBudget: config.KEEL_RUN_TOOL_RETRY_BUDGET,
       maxRetryAfterMs: config.KEEL_TOOL_MAX_RETRY_AFTER_MS,
     };
+    // The saga runner: compensations after failed, cancelled or timed-out runs.
+    for (const spec of compensationConsumers(this.names)) {
+      await this.host.start({
+        ...spec,
+        concurrency: 4,
+        handler: compensationHandler({
+          pool: this.pool,
+          tools: this.tools,
+          lookups: common.lookups,
+          resources: this.resources,
+          publisher,
+          log: this.log.child({ component: 'saga' }),
+        }),
+      });
+    }
     for (const poolName of this.tools.pools()) {
       await this.host.start({
         ...toolPoolConsumer(this.names, poolName),

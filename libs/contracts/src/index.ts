@@ -11,6 +11,7 @@ export * from './events/run-events';
 export * from './events/toolcall-events';
 export * from './events/budget-events';
 export * from './events/delivery-events';
+export * from './events/compensation-events';
 export * from './events/registry';
 export * from './events/relayed-event';
 export * from './headers';

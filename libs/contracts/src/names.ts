@@ -6,13 +6,13 @@
  * Each entry is a subscribe `pattern` plus a `build` function for publishers.
  *
  * Event subjects: `<prefix>.evt.<aggregate>.<route>.<type>.<runId>`
- *   - aggregate: run | toolcall | budget | delivery (the stream category)
+ *   - aggregate: run | toolcall | budget | delivery | compensation (the stream category)
  *   - route: the tool pool for work that a pool executes, `_` otherwise; this is
  *     what lets a pool's consumer see only its own tool calls (the bulkhead)
  *   - runId: lets an operator replay or follow one run with a filtered consumer
  */
 
-export type Aggregate = 'run' | 'toolcall' | 'budget' | 'delivery';
+export type Aggregate = 'run' | 'toolcall' | 'budget' | 'delivery' | 'compensation';
 
 /** Route token for events that are not work for a tool pool. */
 export const NO_ROUTE = '_';
@@ -113,6 +113,8 @@ export function keelNames(prefix: string) {
       toolPool: (pool: string) => `tool-pool-${assertToken('pool', pool)}`,
       budgetRunEvents: 'budget-guard-run-events',
       outboxDeliveries: 'outbox-deliveries',
+      /** The tool executor's saga runner: one durable per run ending that triggers compensation. */
+      toolCompensations: (ending: string) => `tool-compensate-${assertToken('ending', ending)}`,
     },
   };
 }

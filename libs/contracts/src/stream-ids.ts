@@ -6,6 +6,8 @@ export const streamIds = {
   toolCall: (callId: string) => `toolcall:${callId}`,
   budget: (runId: string) => `budget:${runId}`,
   delivery: (deliveryId: string) => `delivery:${deliveryId}`,
+  /** A run's compensations (its saga), written by the tool executor. */
+  compensation: (runId: string) => `compensation:${runId}`,
 } as const;
 
 export function aggregateOf(streamId: string): Aggregate {
@@ -15,6 +17,7 @@ export function aggregateOf(streamId: string): Aggregate {
     case 'toolcall':
     case 'budget':
     case 'delivery':
+    case 'compensation':
       return kind;
     default:
       throw new Error(`unknown stream category in '${streamId}'`);

@@ -68,6 +68,20 @@ export function deliveryConsumer(names: KeelNames): ConsumerSpec {
   };
 }
 
+/** Run endings after which a run's completed side effects are compensated. */
+export const COMPENSATION_TRIGGERS = ['RunFailed', 'RunCancelled', 'RunTimedOut'] as const;
+
+export function compensationConsumers(names: KeelNames): ConsumerSpec[] {
+  return COMPENSATION_TRIGGERS.map((ending) => ({
+    stream: names.streams.events,
+    durable: names.consumers.toolCompensations(ending),
+    filterSubject: names.subjects.eventsOfType.pattern('run', ending),
+    ackWaitMs: 60_000,
+    maxDeliver: 50,
+    maxAckPending: 64,
+  }));
+}
+
 export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
   return {
     stream: names.streams.events,

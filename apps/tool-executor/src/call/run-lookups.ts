@@ -36,4 +36,35 @@ export class RunLookups {
     );
     return Number(rows[0]?.n ?? 0);
   }
+
+  /**
+   * The run's executed, successful calls with their input and output, in the
+   * order they completed (cache hits excluded: they did nothing to undo).
+   */
+  async completedCalls(runId: string): Promise<
+    {
+      callId: string;
+      tool: string;
+      input: Record<string, unknown>;
+      output: Record<string, unknown>;
+    }[]
+  > {
+    const { rows } = await this.pool.query<{
+      call_id: string;
+      tool: string;
+      input: Record<string, unknown>;
+      output: Record<string, unknown>;
+    }>(
+      `SELECT s.data->>'callId' AS call_id, s.data->>'tool' AS tool,
+              r.data->'input' AS input, s.data->'output' AS output
+         FROM events s
+         JOIN events r ON r.metadata->>'correlationId' = $1 AND r.type = 'ToolCallRequested'
+                      AND r.data->>'callId' = s.data->>'callId'
+        WHERE s.metadata->>'correlationId' = $1 AND s.type = 'ToolCallSucceeded'
+          AND s.data->>'cachedFrom' IS NULL
+        ORDER BY s.global_position`,
+      [runId],
+    );
+    return rows.map((r) => ({ callId: r.call_id, tool: r.tool, input: r.input, output: r.output }));
+  }
 }

@@ -1,20 +1,20 @@
 import type { z } from 'zod';
 import type { EventDefinition } from './define';
 import { BudgetEvents, type BudgetEvent } from './budget-events';
+import { CompensationEvents, type CompensationEvent } from './compensation-events';
 import { DeliveryEvents, type DeliveryEvent } from './delivery-events';
 import { RunEvents, type RunEvent } from './run-events';
 import { ToolCallEvents, type ToolCallEvent } from './toolcall-events';
 import { NO_ROUTE } from '../names';
 
 /** Any event Keel records, in its current shape. */
-export type KeelEvent = RunEvent | ToolCallEvent | BudgetEvent | DeliveryEvent;
+export type KeelEvent = RunEvent | ToolCallEvent | BudgetEvent | DeliveryEvent | CompensationEvent;
 export type KeelEventType = KeelEvent['type'];
 
 const definitions = new Map<string, EventDefinition>(
-  [...RunEvents, ...ToolCallEvents, ...BudgetEvents, ...DeliveryEvents].map((d) => [
-    d.type,
-    d as EventDefinition,
-  ]),
+  [...RunEvents, ...ToolCallEvents, ...BudgetEvents, ...DeliveryEvents, ...CompensationEvents].map(
+    (d) => [d.type, d as EventDefinition],
+  ),
 );
 
 export class UnknownEventError extends Error {
