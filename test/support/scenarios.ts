@@ -143,3 +143,27 @@ export function textOf(m: ChatMessage | undefined): string {
   if (typeof m?.content === 'string') return m.content;
   return (m?.content ?? []).map((p) => p.text ?? '').join('');
 }
+
+/** Events of every stream of `category` (e.g. `toolcall`, `compensation`) that belong to the run. */
+export async function eventsOfRun(
+  pool: Pool,
+  runId: string,
+  category: string,
+): Promise<(StoredEvent & { streamId: string })[]> {
+  const { rows } = await pool.query<{
+    stream_id: string;
+    type: string;
+    data: Record<string, unknown>;
+    created_at: Date;
+  }>(
+    `SELECT stream_id, type, data, created_at FROM events
+      WHERE metadata->>'correlationId' = $1 AND stream_id LIKE $2 ORDER BY global_position`,
+    [runId, `${category}:%`],
+  );
+  return rows.map((r) => ({
+    streamId: r.stream_id,
+    type: r.type,
+    data: r.data,
+    createdAt: r.created_at,
+  }));
+}

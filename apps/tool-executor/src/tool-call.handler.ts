@@ -159,7 +159,11 @@ export function toolCallHandler(deps: ToolCallDeps) {
         }
       }
 
-      const breaker = deps.breakers.get(def.breakerKey ?? def.name);
+      const breaker = deps.breakers.get(
+        typeof def.breakerKey === 'function'
+          ? def.breakerKey(parsed.data)
+          : (def.breakerKey ?? def.name),
+      );
       const check = deps.breakers.observe(() => breaker.check());
       const attempt = entry.state.failedAttempts + 1;
       if (!check.value.allowed) {

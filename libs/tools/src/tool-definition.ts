@@ -96,8 +96,11 @@ export interface ToolDefinition<I extends z.ZodType = z.ZodType, O extends z.Zod
   readonly retry?: ToolRetryPolicy;
   /** Classify an error the tool threw that is not a `ToolError` (e.g. an SDK's). */
   readonly classifyError?: (err: unknown) => ToolError | undefined;
-  /** The dependency its circuit breaker guards (tools that share one share a breaker). Default: the tool. */
-  readonly breakerKey?: string;
+  /**
+   * The dependency its circuit breaker guards (calls with the same key share a
+   * breaker), fixed or per input (e.g. per host). Default: the tool's name.
+   */
+  readonly breakerKey?: string | ((input: z.infer<I>) => string);
   /** `read` tools only: within a run, the same input returns the recorded output without a call. */
   readonly cacheable?: boolean;
   /**

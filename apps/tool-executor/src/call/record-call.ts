@@ -47,13 +47,15 @@ export class CallRecorder {
     log: Logger,
     deliveries: readonly PlannedDelivery[] = [],
   ): Promise<void> {
-    const metadata = newEventMetadata({
-      runId: ref.runId,
-      tenant: ref.tenant,
-      causationId: ref.causationId,
-      producer: 'tool-executor',
-    });
-    const withMetadata = events.map((e) => ({ ...e, metadata }));
+    // Each event gets its own metadata: its own event id.
+    const metadata = () =>
+      newEventMetadata({
+        runId: ref.runId,
+        tenant: ref.tenant,
+        causationId: ref.causationId,
+        producer: 'tool-executor',
+      });
+    const withMetadata = events.map((e) => ({ ...e, metadata: metadata() }));
     try {
       let records: RecordedEvent[];
       if (deliveries.length === 0) {
@@ -81,7 +83,7 @@ export class CallRecorder {
               },
             };
             const r = await appendToStream(client, streamIds.delivery(d.deliveryId), 0, [
-              { ...requested, metadata },
+              { ...requested, metadata: metadata() },
             ]);
             all.push(...r.records);
           }

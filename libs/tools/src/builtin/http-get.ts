@@ -24,7 +24,8 @@ export function httpGetTool(allowedHosts: string | readonly string[]) {
     sideEffect: SideEffect.Read,
     cacheable: true,
     timeoutMs: 10_000,
-    breakerKey: 'http_get',
+    // One breaker per host: a failing site does not stop calls to the others.
+    breakerKey: ({ url }) => `http_get:${hostOf(url)}`,
     input: z.object({ url: z.string().url().max(2000) }).strict(),
     output: z.object({
       status: z.number().int(),
@@ -103,4 +104,12 @@ function fetchCapped(url: URL, ctx: ToolContext) {
       req.end();
     },
   );
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host.toLowerCase();
+  } catch {
+    return 'invalid';
+  }
 }
