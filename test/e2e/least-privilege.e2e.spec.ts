@@ -1,8 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { JSONCodec } from 'nats';
-import { runIdFor, streamIds } from '@keel/contracts';
-import { calculatorScript, startScriptedModel, waitFor, type ScriptedModel } from '@keel/testing';
+import { randomUUID } from 'node:crypto';
+import { runIdFor, streamIds, uuidv7 } from '@keel/contracts';
+import { appendToStream } from '@keel/event-store';
+import { newEventMetadata } from '@keel/runtime';
+import {
+  calculatorScript,
+  startScriptedModel,
+  startWebhookReceiver,
+  waitFor,
+  type ScriptedModel,
+  type WebhookReceiver,
+} from '@keel/testing';
 import { passwordEnv, startNatsWithConfig, type RunningNats } from '../infra/nats-config';
 import { ROOT, startStack, streamTypes, type KeelStack, type ServiceName } from '../support/stack';
 
@@ -19,6 +29,8 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
   let nats: RunningNats;
   let model: ScriptedModel;
   let stack: KeelStack;
+  let hooks: WebhookReceiver;
+  const webhookSecret = `lp-${randomUUID()}`;
   const passwords = passwordEnv();
   const userEnv = (service: string, passwordVar: string) => ({
     KEEL_NATS_USER: service,
@@ -52,10 +64,16 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
       },
     );
     expect(`${provisioned.stdout}${provisioned.stderr}`).toContain('KEEL_INGRESS/planner-ingress');
+    expect(`${provisioned.stdout}${provisioned.stderr}`).toContain('KEEL_EVENTS/outbox-deliveries');
     expect(provisioned.status).toBe(0);
     model = await startScriptedModel(calculatorScript('6 * 7', 'It is '));
+    hooks = await startWebhookReceiver({
+      secret: webhookSecret,
+      script: (_attempt, req) => (req.key.startsWith('refused') ? { status: 400 } : undefined),
+    });
     stack = await startStack({
       modelBaseUrl: model.baseUrl,
+      env: { KEEL_WEBHOOK_SECRET: webhookSecret },
       nats: {
         url: nats.url,
         prefix: 'keel',
@@ -70,6 +88,7 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
   afterAll(async () => {
     await stack?.stop();
     await model?.close();
+    await hooks?.close();
     await nats?.stop();
   });
 
@@ -88,6 +107,47 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
       timeoutMs: 30_000,
       description: 'RunCompleted with least-privilege credentials',
     });
+    const violations = [...stack.services.values()].filter((s) => /Violation/i.test(s.logs()));
+    expect(violations.map((s) => s.name)).toEqual([]);
+    expect(nats.logs()).not.toMatch(/Violation/);
+  });
+
+  it('the outbox pulls and acks its deliveries and dead-letters a refused one with its own user', async () => {
+    const deliver = async (idempotencyKey: string) => {
+      const deliveryId = uuidv7();
+      const runId = randomUUID();
+      await appendToStream(stack.pool, streamIds.delivery(deliveryId), 0, [
+        {
+          type: 'DeliveryRequested',
+          data: {
+            deliveryId,
+            runId,
+            channel: 'webhook',
+            idempotencyKey,
+            target: hooks.url,
+            payload: { hello: 'least privilege' },
+          },
+          metadata: newEventMetadata({ runId, tenant: 'acme', producer: 'e2e-test' }),
+        },
+      ]);
+      return streamIds.delivery(deliveryId);
+    };
+    const delivered = await deliver('accepted-1');
+    const refused = await deliver('refused-1');
+    await waitFor(
+      async () => (await streamTypes(stack.pool, delivered)).includes('DeliverySucceeded'),
+      {
+        timeoutMs: 30_000,
+        description: 'DeliverySucceeded with least-privilege credentials',
+      },
+    );
+    await waitFor(async () => (await streamTypes(stack.pool, refused)).includes('DeliveryFailed'), {
+      timeoutMs: 30_000,
+      description: 'DeliveryFailed with least-privilege credentials',
+    });
+    // The dead letter went out (a refused publish would have nak'ed the message instead).
+    await stack.services.get('outbox')!.waitForLog(/"msg":"message dead-lettered"/, 10_000);
+    expect(hooks.processedByKey.get('accepted-1')).toBe(1);
     const violations = [...stack.services.values()].filter((s) => /Violation/i.test(s.logs()));
     expect(violations.map((s) => s.name)).toEqual([]);
     expect(nats.logs()).not.toMatch(/Violation/);

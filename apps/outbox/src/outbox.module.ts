@@ -3,15 +3,26 @@ import {
   Module,
   type DynamicModule,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
   type OnModuleDestroy,
 } from '@nestjs/common';
 import type { JetStreamClient } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { JETSTREAM } from '@keel/messaging';
-import { keelServiceModules, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
-import type { OutboxConfig } from './config';
+import { ConsumerHost, JETSTREAM } from '@keel/messaging';
+import {
+  deliveryConsumer,
+  FastPublisher,
+  keelServiceModules,
+  LOGGER,
+  NAMES,
+  PG_POOL,
+} from '@keel/runtime';
+import { DEFAULT_WEBHOOK_SECRET, type OutboxConfig } from './config';
+import { deliveryHandler } from './deliveries/delivery.handler';
+import { EmailSender } from './deliveries/email';
+import { WebhookSender } from './deliveries/webhook';
 import { Relay } from './relay';
 
 const CONFIG = Symbol('OUTBOX_CONFIG');
@@ -45,13 +56,87 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
   }
 }
 
+/**
+ * Performs requested deliveries (webhooks, email): consumer `outbox-deliveries`.
+ * The senders' sockets are closed last, after the consumer has drained.
+ */
+class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+  private webhook: WebhookSender | undefined;
+  private email: EmailSender | undefined;
+  constructor(
+    @Inject(ConsumerHost) private readonly host: ConsumerHost,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(JETSTREAM) private readonly js: JetStreamClient,
+    @Inject(NAMES) private readonly names: KeelNames,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(CONFIG) private readonly config: OutboxConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const c = this.config;
+    const log = this.log.child({ component: 'deliveries' });
+    if (c.KEEL_WEBHOOK_SECRET === DEFAULT_WEBHOOK_SECRET)
+      log.warn(
+        'KEEL_WEBHOOK_SECRET is not set: webhooks are signed with the public development secret',
+      );
+    const webhook = (this.webhook = new WebhookSender({
+      secret: c.KEEL_WEBHOOK_SECRET,
+      timeoutMs: c.KEEL_DELIVERY_TIMEOUT_MS,
+    }));
+    const email = (this.email = new EmailSender({
+      smtpUrl: c.KEEL_SMTP_URL,
+      from: c.KEEL_EMAIL_FROM,
+      timeoutMs: c.KEEL_DELIVERY_TIMEOUT_MS,
+    }));
+    const spec = deliveryConsumer(this.names);
+    await this.host.start({
+      ...spec,
+      concurrency: c.KEEL_DELIVERY_CONCURRENCY,
+      handler: deliveryHandler({
+        pool: this.pool,
+        log,
+        publisher: new FastPublisher(this.js, this.names),
+        channels: {
+          webhook: (r, attempt) =>
+            webhook.send({
+              deliveryId: r.deliveryId,
+              idempotencyKey: r.idempotencyKey,
+              target: r.target,
+              payload: r.payload,
+              attempt,
+            }),
+          email: (r) =>
+            email.send({
+              deliveryId: r.deliveryId,
+              idempotencyKey: r.idempotencyKey,
+              target: r.target,
+              payload: r.payload,
+            }),
+        },
+        retry: {
+          maxAttempts: c.KEEL_DELIVERY_MAX_ATTEMPTS,
+          baseMs: c.KEEL_DELIVERY_RETRY_BASE_MS,
+          capMs: c.KEEL_DELIVERY_RETRY_CAP_MS,
+          maxRetryAfterMs: c.KEEL_DELIVERY_MAX_RETRY_AFTER_MS,
+        },
+        maxDeliver: spec.maxDeliver,
+      }),
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.webhook?.close();
+    this.email?.close();
+  }
+}
+
 @Module({})
 export class OutboxModule {
   static forRoot(config: OutboxConfig, logger: Logger): DynamicModule {
     return {
       module: OutboxModule,
       imports: keelServiceModules({ config, serviceName: 'outbox', logger }),
-      providers: [{ provide: CONFIG, useValue: config }, RelayRunner],
+      providers: [{ provide: CONFIG, useValue: config }, RelayRunner, DeliveryRunner],
     };
   }
 }

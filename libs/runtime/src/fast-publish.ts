@@ -23,7 +23,8 @@ export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array 
 
 /**
  * Events another service is waiting for: they trigger work (a tool call, a
- * tool outcome, a re-plan after a review) or pause or end a run. Only these take the fast path; everything else
+ * tool outcome, a delivery, a re-plan after a review) or pause or end a run or
+ * a delivery. Only these take the fast path; everything else
  * reaches JetStream through the relay alone.
  */
 export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
@@ -32,6 +33,8 @@ export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
   'ToolCallFailed',
   'ToolCallRejected',
   'DeliveryRequested',
+  'DeliverySucceeded',
+  'DeliveryFailed',
   'HumanReviewRequested',
   'HumanReviewDecided',
   'RunCompleted',
