@@ -10,7 +10,6 @@ import {
 import { startDependencyServer, type DependencyServer } from '../support/dependency-server';
 import {
   eventsOfRun,
-  requestsOf,
   Scenarios,
   submitRun,
   textOf,

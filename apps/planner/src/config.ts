@@ -114,6 +114,8 @@ export const PlannerConfig = BaseConfig.extend({
     .int()
     .min(1000)
     .default(15 * 60_000),
+  /** MCP servers whose tools are offered to the model (JSON list; see docs/tools.md). */
+  KEEL_MCP_SERVERS: z.string().optional(),
   KEEL_PLANNER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
 }).transform((c) => ({
   ...c,

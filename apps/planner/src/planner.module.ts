@@ -16,6 +16,7 @@ import {
   FastPublisher,
   LOGGER,
   NAMES,
+  loadMcpTools,
   PG_POOL,
   plannerConsumers,
 } from '@keel/runtime';
@@ -94,7 +95,16 @@ export class PlannerModule {
       imports: keelServiceModules({ config, serviceName: 'planner', logger }),
       providers: [
         { provide: PLANNER_CONFIG, useValue: config },
-        { provide: TOOLS, useValue: new ToolRegistry(builtinTools()) },
+        {
+          // The planner only offers tools (names, schemas, pools): MCP servers are listed, then closed.
+          provide: TOOLS,
+          inject: [LOGGER],
+          useFactory: async (log: Logger) => {
+            const mcp = await loadMcpTools(config.KEEL_MCP_SERVERS, log);
+            await mcp.close();
+            return new ToolRegistry([...builtinTools(), ...mcp.tools]);
+          },
+        },
         {
           provide: RUN_DRIVER,
           inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER, TOOLS],

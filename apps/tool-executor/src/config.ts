@@ -13,6 +13,8 @@ export const ToolExecutorConfig = BaseConfig.extend({
   KEEL_RUN_TOOL_RETRY_BUDGET: z.coerce.number().int().min(0).default(20),
   /** A tool's Retry-After longer than this is not waited for: the call fails. */
   KEEL_TOOL_MAX_RETRY_AFTER_MS: z.coerce.number().int().min(0).default(60_000),
+  /** MCP servers whose tools this executor runs, each as its own pool (JSON list; see docs/tools.md). */
+  KEEL_MCP_SERVERS: z.string().optional(),
   /** `http_get`: hosts it may fetch (comma-separated; empty: none). */
   KEEL_HTTP_GET_ALLOWED_HOSTS: z.string().default(''),
   /** `webhook_post`: hosts it may post to (comma-separated; empty: none). */

@@ -19,7 +19,7 @@ import {
 import { retryDecision, type BreakerTransition } from '@keel/resilience';
 import { loadAggregate, type AppendBatcher, type FastPublisher } from '@keel/runtime';
 import { KeelAttr, withLogContext } from '@keel/telemetry';
-import { SideEffect, ToolError, type ToolDefinition, type ToolRegistry } from '@keel/tools';
+import { SideEffect, type ToolDefinition, type ToolError, type ToolRegistry } from '@keel/tools';
 import type { CapabilityCache } from './capability-cache';
 import { callAggregate } from './call/call-aggregate';
 import { isRetryableClass } from './call/classify-tool-error';

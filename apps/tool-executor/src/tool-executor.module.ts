@@ -19,9 +19,10 @@ import {
   NAMES,
   PG_POOL,
   compensationConsumers,
+  loadMcpTools,
   toolPoolConsumer,
 } from '@keel/runtime';
-import { ToolRegistry } from '@keel/tools';
+import { ToolRegistry, type McpToolSet } from '@keel/tools';
 import { builtinToolsFor } from './builtin-tools';
 import { PoolResourceSet } from './call/pool-resources';
 import { RunLookups } from './call/run-lookups';
@@ -33,6 +34,7 @@ import { toolCallHandler } from './tool-call.handler';
 const REGISTRY = Symbol('REGISTRY');
 const CONFIG = Symbol('TOOL_EXECUTOR_CONFIG');
 const RESOURCES = Symbol('POOL_RESOURCES');
+const MCP = Symbol('MCP_TOOLS');
 
 /** One durable consumer per pool, each with its own concurrency bound: a hung pool cannot starve another. */
 class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -45,9 +47,12 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: ToolExecutorConfig,
     @Inject(RESOURCES) private readonly resources: PoolResourceSet,
+    @Inject(MCP) private readonly mcp: McpToolSet,
   ) {}
 
+  /** After the consumers have drained (their hosts stop first). */
   async onApplicationShutdown(): Promise<void> {
+    await this.mcp.close();
     await this.resources.close();
   }
 
@@ -104,7 +109,17 @@ export class ToolExecutorModule {
       imports: keelServiceModules({ config, serviceName: 'tool-executor', logger }),
       providers: [
         { provide: CONFIG, useValue: config },
-        { provide: REGISTRY, useFactory: () => new ToolRegistry(builtinToolsFor(config)) },
+        {
+          provide: MCP,
+          inject: [LOGGER],
+          useFactory: (log: Logger) => loadMcpTools(config.KEEL_MCP_SERVERS, log),
+        },
+        {
+          provide: REGISTRY,
+          inject: [MCP],
+          useFactory: (mcp: McpToolSet) =>
+            new ToolRegistry([...builtinToolsFor(config), ...mcp.tools]),
+        },
         {
           provide: RESOURCES,
           useFactory: () =>

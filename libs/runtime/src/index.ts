@@ -6,6 +6,7 @@ export * from './tokens';
 export * from './core.module';
 export * from './bootstrap';
 export * from './topology';
+export * from './mcp-tools';
 export * from './runtime-stats';
 export * from './fast-publish';
 export * from './append-batcher';

@@ -101,6 +101,7 @@ export function allConsumers(names: KeelNames, pools: readonly string[]): Consum
     p.toolResults,
     p.wakeups,
     ...pools.map((pool) => toolPoolConsumer(names, pool)),
+    ...compensationConsumers(names),
     deliveryConsumer(names),
   ];
 }

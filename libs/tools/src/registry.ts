@@ -54,7 +54,11 @@ export class ToolRegistry {
   inputJsonSchema(name: string): Record<string, unknown> {
     let schema = this.jsonSchemas.get(name);
     if (!schema) {
-      schema = z.toJSONSchema(this.get(name).input);
+      const tool = this.get(name);
+      // A tool that brings its own JSON Schema (MCP) is offered with it, minus `$schema`
+      // (some providers refuse a draft marker they do not speak).
+      const { $schema: _draft, ...own } = tool.inputJsonSchema ?? z.toJSONSchema(tool.input);
+      schema = own;
       this.jsonSchemas.set(name, schema);
     }
     return schema;

@@ -1,3 +1,5 @@
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { z } from 'zod';
 import type { Queryable } from './queryable';
 
@@ -24,8 +26,8 @@ export interface DeliveryRequest {
 /** The resources of the pool a tool runs in (its bulkhead): nothing is shared across pools. */
 export interface PoolResources {
   /** This pool's own keep-alive HTTP agents. */
-  readonly http: import('node:http').Agent;
-  readonly https: import('node:https').Agent;
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
   /** This pool's own (small) PostgreSQL pool, on the deployment's schema. */
   readonly db: Queryable;
 }
