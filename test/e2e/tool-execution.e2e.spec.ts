@@ -8,6 +8,7 @@ import {
   type ScriptedModel,
 } from '@keel/testing';
 import { startDependencyServer, type DependencyServer } from '../support/dependency-server';
+import { freePort } from '../support/free-port';
 import {
   eventsOfRun,
   Scenarios,
@@ -30,11 +31,15 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
   let model: ScriptedModel;
   let api: DependencyServer;
   let stack: KeelStack;
+  let metricsPort: number;
 
   beforeAll(async () => {
     model = await startScriptedModel(scenarios.script);
     api = await startDependencyServer();
+    metricsPort = await freePort();
     stack = await startStack({
+      serviceEnv: (service): Record<string, string> =>
+        service === 'tool-executor' ? { KEEL_METRICS_PORT: String(metricsPort) } : {},
       modelBaseUrl: model.baseUrl,
       env: {
         KEEL_HTTP_GET_ALLOWED_HOSTS: `${api.host},${api.host.replace('127.0.0.1', 'localhost')}`,
@@ -42,6 +47,7 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
         KEEL_TOOL_BREAKER_COOLDOWN_MS: '60000',
         KEEL_POOL_CONCURRENCY: '2',
         KEEL_REVIEW_ENABLED: 'false',
+        KEEL_RUN_TOOL_RETRY_BUDGET: '3',
       },
     });
   });
@@ -144,6 +150,38 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
     });
     expect(api.count('/down')).toBe(seen); // not called again
     expect(String(events.at(-1)!.data.answer)).toContain('TOOL_CIRCUIT_OPEN');
+    // The breaker's state is exported for Prometheus (2 = open).
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const breaker = `http_get:${api.host.replace('127.0.0.1', 'localhost')}`;
+    expect(metrics).toMatch(
+      new RegExp(`keel_tool_breaker_state\\{breaker="${breaker}"[^}]*\\} 2\\n`),
+    );
+  });
+
+  it('a run’s retry budget stops retrying once spent (here 3 retries per run)', async () => {
+    const a = api.on('/budget-a', (n) => (n < 2 ? { status: 503 } : { status: 200, body: {} }));
+    const b = api.on('/budget-b', (n) => (n < 2 ? { status: 503 } : { status: 200, body: {} }));
+    const name = scenarios.add('budget', (req) => {
+      const results = req.messages.filter((m) => m.role === 'tool').length;
+      return results === 0
+        ? toolCallsReply([{ name: 'http_get', arguments: { url: a } }])
+        : results === 1
+          ? toolCallsReply([{ name: 'http_get', arguments: { url: b } }])
+          : finalReply('done');
+    });
+    const run = await submitRun(stack, name, { tools: ['http_get'] });
+    await waitForEvent(stack.pool, run.runId);
+    const calls = await toolEvents(run.runId);
+    const retries = calls.filter(
+      (e) => e.type === 'ToolCallAttemptFailed' && e.data.retryInMs !== null,
+    );
+    expect(retries).toHaveLength(3); // two for /budget-a, one for /budget-b
+    expect(calls.at(-1)).toMatchObject({
+      type: 'ToolCallFailed',
+      data: { error: { code: 'HTTP_503' } },
+    });
+    expect(api.count('/budget-a')).toBe(3);
+    expect(api.count('/budget-b')).toBe(2);
   });
 
   it('a cacheable read tool returns the run’s recorded output for the same input', async () => {

@@ -12,6 +12,7 @@
  */
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import {
   BatchSpanProcessor,
   NoopSpanProcessor,
@@ -46,6 +47,11 @@ export interface TelemetryOptions {
    * tracing costs; a deployment normally keeps it on and tunes the sample ratio.
    */
   disabled?: boolean;
+  /**
+   * Serve metrics for Prometheus on `http://<host>:<port>/metrics` (`KEEL_METRICS_PORT`,
+   * `KEEL_METRICS_HOST`, default 127.0.0.1). Unset: no metrics are exported.
+   */
+  metrics?: { port: number; host?: string };
 }
 
 export interface Telemetry {
@@ -96,9 +102,16 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     spanProcessors,
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
     textMapPropagator: new W3CTraceContextPropagator(),
-    // Explicitly empty: otherwise NodeSDK falls back to OTEL_* env defaults and
-    // starts OTLP metric and log exporters aimed at localhost.
-    metricReaders: [],
+    // Explicit (Prometheus or none): otherwise NodeSDK falls back to OTEL_* env
+    // defaults and starts OTLP metric and log exporters aimed at localhost.
+    metricReaders: options.metrics
+      ? [
+          new PrometheusExporter({
+            port: options.metrics.port,
+            host: options.metrics.host ?? '127.0.0.1',
+          }),
+        ]
+      : [],
     logRecordProcessors: [],
     instrumentations: [
       new HttpInstrumentation(),
@@ -142,9 +155,19 @@ export function telemetryOptionsFromEnv(
       `KEEL_TRACE_SAMPLE_RATIO is not a number: '${ratioText}'`,
     );
   }
+  const portText = env['KEEL_METRICS_PORT']?.trim();
+  const port = portText ? Number(portText) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new TelemetryConfigError(
+      'INVALID_METRICS_PORT',
+      `KEEL_METRICS_PORT is not a port number: '${portText}'`,
+    );
+  }
+  const host = env['KEEL_METRICS_HOST']?.trim();
   return {
     serviceName,
     otlpEndpoint: env['OTEL_EXPORTER_OTLP_ENDPOINT'],
+    ...(port !== undefined ? { metrics: { port, ...(host ? { host } : {}) } } : {}),
     ...(sampleRatio !== undefined ? { sampleRatio } : {}),
     ...(env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true' ? { disabled: true } : {}),
   };
