@@ -17,7 +17,7 @@ import {
   typesOf,
   waitForEvent,
 } from '../support/scenarios';
-import { startStack, type KeelStack } from '../support/stack';
+import { deadLettersOf, startStack, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -362,5 +362,59 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
     expect(saga[2]!.data.output).toMatchObject({ key: 'order-1', previous: { status: 'charged' } });
     const kv = await stack.pool.query(`SELECT key, value FROM kv ORDER BY key`);
     expect(kv.rows).toEqual([{ key: 'balance', value: 100 }]);
+  });
+  it('a compensation that keeps failing is recorded and its run ending dead-lettered', async () => {
+    await stack.pool.query(`DELETE FROM kv`);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const name = scenarios.add('saga-broken', async (req, i) => {
+      if (i === 0)
+        return toolCallsReply([{ name: 'kv_put', arguments: { key: 'seat', value: 'A1' } }]);
+      await gate; // the test breaks the compensation's dependency meanwhile
+      return { fault: 'status', status: 400 };
+    });
+    const run = await submitRun(stack, name, { tools: ['kv_put'] });
+    // The write is done (the planner records its result with its next decision, which waits).
+    await waitFor(
+      async () => (await toolEvents(run.runId)).some((e) => e.type === 'ToolCallSucceeded'),
+      { timeoutMs: 10_000, description: 'the kv_put call to succeed' },
+    );
+    // A real fault: the table the compensating tool writes is gone.
+    await stack.pool.query(`ALTER TABLE kv RENAME TO kv_away`);
+    try {
+      release();
+      const saga = await waitFor(
+        async () => {
+          const s = await eventsOfRun(stack.pool, run.runId, 'compensation');
+          return s.some((e) => e.type === 'CompensationFinished') ? s : undefined;
+        },
+        { timeoutMs: 20_000, description: 'the saga to finish' },
+      );
+      expect(typesOf(saga)).toEqual([
+        'CompensationStarted',
+        'CompensationFailed',
+        'CompensationFinished',
+      ]);
+      expect(saga[1]!.data).toMatchObject({
+        tool: 'kv_put',
+        compensatingTool: 'kv_put',
+        attempts: 3,
+      });
+      expect(saga[2]!.data).toMatchObject({ succeeded: 0, failed: 1 });
+      const letters = await waitFor(
+        async () => {
+          const found = await deadLettersOf(
+            stack,
+            stack.names.consumers.toolCompensations('RunFailed'),
+          );
+          return found.find((l) => l.runId === run.runId);
+        },
+        { timeoutMs: 10_000, description: 'the dead letter of the failed compensation' },
+      );
+      expect(letters).toMatchObject({ code: 'COMPENSATION_FAILED' });
+      expect(letters.reason).toMatch(/kv_put/);
+    } finally {
+      await stack.pool.query(`ALTER TABLE kv_away RENAME TO kv`);
+    }
   });
 });
