@@ -3,9 +3,11 @@ import { streamIds, uuidv7, type RunEvent } from '@keel/contracts';
 import {
   finalReply,
   startScriptedModel,
+  startSmtpReceiver,
   toolCallsReply,
   waitFor,
   type ScriptedModel,
+  type SmtpReceiver,
 } from '@keel/testing';
 import { startDependencyServer, type DependencyServer } from '../support/dependency-server';
 import { freePort } from '../support/free-port';
@@ -32,8 +34,10 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
   let api: DependencyServer;
   let stack: KeelStack;
   let metricsPort: number;
+  let smtp: SmtpReceiver;
 
   beforeAll(async () => {
+    smtp = await startSmtpReceiver();
     model = await startScriptedModel(scenarios.script);
     api = await startDependencyServer();
     metricsPort = await freePort();
@@ -48,6 +52,7 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
         KEEL_POOL_CONCURRENCY: '2',
         KEEL_REVIEW_ENABLED: 'false',
         KEEL_RUN_TOOL_RETRY_BUDGET: '3',
+        KEEL_SMTP_URL: smtp.url,
       },
     });
   });
@@ -56,6 +61,7 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
     await stack?.stop();
     await api?.close();
     await model?.close();
+    await smtp?.close();
   });
 
   /** Call `tool` with `input` first, then answer with what the tool returned. */
@@ -416,5 +422,25 @@ describe('tool execution: validation, retries, breakers, cache, bulkheads, capab
     } finally {
       await stack.pool.query(`ALTER TABLE kv_away RENAME TO kv`);
     }
+  });
+  it('send_email asks the outbox, which sends it over SMTP once, with the call’s key', async () => {
+    const name = oneCall('email', 'send_email', {
+      to: 'customer@example.test',
+      subject: 'Your refund',
+      text: 'We refunded order 42.',
+    });
+    const run = await submitRun(stack, name, { tools: ['send_email'] });
+    const events = await waitForEvent(stack.pool, run.runId);
+    expect(events.at(-1)!.type).toBe('RunCompleted');
+    const key = `${run.runId}:1:0`;
+    const mail = await smtp.waitForKey(key, 15_000);
+    expect(mail).toMatchObject({ subject: 'Your refund' });
+    expect(mail.text).toContain('We refunded order 42.');
+    expect(smtp.acceptedByKey.get(key)).toBe(1);
+    const succeeded = (await toolEvents(run.runId)).find((e) => e.type === 'ToolCallSucceeded')!;
+    expect(succeeded.data.output).toMatchObject({ status: 'queued' });
+    expect(succeeded.data.deliveryIds).toEqual([
+      (succeeded.data.output as { deliveryId: string }).deliveryId,
+    ]);
   });
 });
