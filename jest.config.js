@@ -25,6 +25,7 @@ const libs = [
   'telemetry',
   'testing',
   'runtime',
+  'dlq',
 ];
 const moduleNameMapper = Object.fromEntries(
   libs.map((l) => [`^@keel/${l}$`, `<rootDir>/libs/${l}/src/index.ts`]),

@@ -148,6 +148,23 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
     // The dead letter went out (a refused publish would have nak'ed the message instead).
     await stack.services.get('outbox')!.waitForLog(/"msg":"message dead-lettered"/, 10_000);
     expect(hooks.processedByKey.get('accepted-1')).toBe(1);
+    // The budget guard ingested it into dead_letters with its own user: the dead letter from
+    // its DLQ durable, and the TERMINATED advisory with the original read back from KEEL_EVENTS.
+    const ingested = await waitFor(
+      async () => {
+        const { rows } = await stack.pool.query<{ kind: string; status: string; bytes: number }>(
+          `SELECT kind, status, octet_length(payload) AS bytes FROM dead_letters
+            WHERE consumer = 'outbox-deliveries' ORDER BY kind`,
+        );
+        return rows.length >= 2 ? rows : undefined;
+      },
+      { timeoutMs: 30_000, description: 'the refused delivery in dead_letters' },
+    );
+    expect(ingested.map((r) => [r.kind, r.status])).toEqual([
+      ['dead_letter', 'open'],
+      ['terminated', 'discarded'],
+    ]);
+    expect(ingested.map((r) => r.bytes > 0)).toEqual([true, true]);
     const violations = [...stack.services.values()].filter((s) => /Violation/i.test(s.logs()));
     expect(violations.map((s) => s.name)).toEqual([]);
     expect(nats.logs()).not.toMatch(/Violation/);

@@ -4,6 +4,7 @@ import {
   finalReply,
   startScriptedModel,
   toolCallsReply,
+  waitFor,
   type ScriptedModel,
 } from '@keel/testing';
 import {
@@ -15,7 +16,7 @@ import {
   waitForEvent,
   type SubmittedRun,
 } from '../support/scenarios';
-import { startStack, type KeelStack } from '../support/stack';
+import { deadLettersOf, startStack, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -229,19 +230,47 @@ describe('planner: human checkpoints, cancel and deadlines', () => {
     expect(reply.status === 'error' && reply.message).toMatch(/decision/);
   });
 
-  it('a run past its deadline ends degraded with what it has', async () => {
-    const name = scenarios.add('deadline', (req, i) =>
-      i === 0
-        ? toolCallsReply([{ name: 'sleep', arguments: { ms: 1500 } }])
-        : finalReply('too late'),
+  it('the guard fires the deadline while a tool runs: the run ends degraded with what it has', async () => {
+    const name = scenarios.add('deadline', (req) => {
+      const results = req.messages.filter((m) => m.role === 'tool').length;
+      return results === 0
+        ? toolCallsReply([{ name: 'calculator', arguments: { expression: '6 * 7' } }])
+        : results === 1
+          ? toolCallsReply([{ name: 'sleep', arguments: { ms: 4000 } }])
+          : finalReply('too late');
+    });
+    const run = await submitRun(stack, name, {
+      tools: ['calculator', 'sleep'],
+      limits: { deadlineMs: 1000 },
+    });
+    const events = await waitForEvent(stack.pool, run.runId);
+    const end = events.at(-1)!;
+    expect(end).toMatchObject({ type: 'RunDegraded', data: { reason: { code: 'DEADLINE' } } });
+    expect(String(end.data.answer)).toContain('"value":42');
+    // It ended at the deadline, not when the sleeping tool returned.
+    const { rows } = await stack.pool.query<{ type: string; data: { firedAt: string } }>(
+      `SELECT type, data FROM events WHERE stream_id = $1 AND type = 'RunDeadlineExceeded'`,
+      [`budget:${run.runId}`],
+    );
+    expect(rows).toHaveLength(1);
+    expect(requestsOf(model, name)).toHaveLength(2);
+  });
+
+  it('a deadline with nothing to return: timed out, and dead-lettered for an operator', async () => {
+    const name = scenarios.add('deadline-empty', () =>
+      toolCallsReply([{ name: 'sleep', arguments: { ms: 4000 } }]),
     );
     const run = await submitRun(stack, name, { tools: ['sleep'], limits: { deadlineMs: 1000 } });
     const events = await waitForEvent(stack.pool, run.runId);
-    expect(events.at(-1)).toMatchObject({
-      type: 'RunDegraded',
-      data: { reason: { code: 'DEADLINE' } },
-    });
-    expect(requestsOf(model, name)).toHaveLength(1);
+    expect(events.at(-1)).toMatchObject({ type: 'RunTimedOut' });
+    const letter = await waitFor(
+      async () =>
+        (await deadLettersOf(stack, stack.names.consumers.plannerDeadlines)).find(
+          (l) => l.runId === run.runId,
+        ),
+      { timeoutMs: 10_000, description: 'the timed-out run in the DLQ' },
+    );
+    expect(letter).toMatchObject({ code: 'RUN_TIMED_OUT' });
   });
 });
 

@@ -110,7 +110,12 @@ const metadata = (runId: string): EventMetadata => ({
 
 const settled = (runId: string, n: number) => ({
   type: 'BudgetSettled' as const,
-  data: { runId, reservationId: `${runId}:${n}`, usage: { inputTokens: n, outputTokens: 1 } },
+  data: {
+    runId,
+    reservationId: `${runId}:${n}`,
+    usage: { inputTokens: n, outputTokens: 1 },
+    costMicros: 0,
+  },
   metadata: metadata(runId),
 });
 

@@ -246,6 +246,52 @@ describe('NATS permissions (infra/nats/auth.conf on a real server)', () => {
     expect(consumer).toBeDefined();
   });
 
+  it('the budget guard ingests its DLQ durable and reads originals by sequence, but cannot change streams or redrive', async () => {
+    const admin = await as('admin');
+    const adminJsm = await admin.jetstreamManager();
+    await adminJsm.consumers.add(names.streams.dlq, {
+      durable_name: names.consumers.dlqIngest,
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: '>',
+    });
+    await admin.jetstream().publish(names.subjects.dlq.build('planner-ingress'), sc.encode('{}'));
+    const event = await admin
+      .jetstream()
+      .publish(names.subjects.event.build('run', '_', 'RunStarted', 'r9'), sc.encode('{"e":1}'));
+    const request = await admin
+      .jetstream()
+      .publish(names.subjects.runRequest.build(), sc.encode('{"r":1}'), { msgID: 'dlq-perm-1' });
+
+    const guard = await as('budget-guard');
+    const jsm = await guard.jetstreamManager({ checkAPI: false });
+    const consumer = await guard
+      .jetstream()
+      .consumers.get(names.streams.dlq, names.consumers.dlqIngest);
+    const m = await consumer.next({ expires: 5_000 });
+    expect(m?.subject).toMatch(/^keel\.dlq\./);
+    expect(await m!.ackAck()).toBe(true);
+    expect((await jsm.streams.getMessage(names.streams.events, { seq: event.seq })).string()).toBe(
+      '{"e":1}',
+    );
+    expect(
+      (await jsm.streams.getMessage(names.streams.ingress, { seq: request.seq })).string(),
+    ).toBe('{"r":1}');
+
+    await expectDenied(
+      jsm.streams.deleteMessage(names.streams.ingress, request.seq),
+      `STREAM.MSG.DELETE.${names.streams.ingress}`,
+    );
+    await expectDenied(
+      jsm.consumers.delete(names.streams.dlq, names.consumers.dlqIngest),
+      `CONSUMER.DELETE.${names.streams.dlq}`,
+    );
+    // Redriving is an operator's (`keel dlq redrive`), not the guard's.
+    await expectDenied(
+      guard.jetstream().publish(names.subjects.runRequest.build(), sc.encode('{}')),
+      names.subjects.runRequest.build(),
+    );
+  });
+
   it("keeps inboxes private: a client with another service's inbox prefix gets no replies", async () => {
     const sneaky = await as('tool-executor', '_INBOX_planner');
     await expectDenied(

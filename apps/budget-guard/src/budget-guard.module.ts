@@ -1,42 +1,97 @@
-import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import type { JetStreamClient } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { ReserveBudgetRequest, SettleBudgetRequest, type KeelNames } from '@keel/contracts';
+import {
+  ReserveBudgetRequest,
+  SettleBudgetRequest,
+  SpendingHaltCommand,
+  SpendingReleaseCommand,
+  type KeelNames,
+} from '@keel/contracts';
 import { ConsumerHost, JETSTREAM } from '@keel/messaging';
 import {
   keelServiceModules,
   AggregateCache,
   AppendBatcher,
-  type BaseConfig,
   FastPublisher,
+  LOGGER,
   NAMES,
   PG_POOL,
 } from '@keel/runtime';
 import type { BudgetState } from '@keel/budget-domain';
 import { reserve, settle } from './budget-handlers';
+import type { BudgetGuardConfig } from './config';
+import { DeadlineSweeper } from './deadline-sweeper';
+import { DlqIngestion } from './dlq/dlq-ingestion';
+import { SpendingHalts } from './spending-halts';
+
+const CONFIG = Symbol('BUDGET_GUARD_CONFIG');
 
 /**
  * Answers reserve/settle requests in a queue group, so replicas share them.
  * The ConsumerHost owns the servers: it stops them on shutdown, before the
  * connection drains and the pool closes.
  */
-class BudgetResponders implements OnApplicationBootstrap {
+class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
+  private sweeper: DeadlineSweeper | undefined;
+  private halts: SpendingHalts | undefined;
+
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(JETSTREAM) private readonly js: JetStreamClient,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(CONFIG) private readonly config: BudgetGuardConfig,
   ) {}
 
-  onApplicationBootstrap(): void {
-    const { pool, names } = this;
+  async onModuleDestroy(): Promise<void> {
+    this.halts?.stop();
+    await this.sweeper?.stop();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { pool, names, config } = this;
+    const publisher = new FastPublisher(this.js, names);
+    const halts = (this.halts = new SpendingHalts(
+      pool,
+      this.log.child({ component: 'kill-switch' }),
+    ));
+    await halts.start();
+    this.sweeper = new DeadlineSweeper(
+      pool,
+      publisher,
+      this.log.child({ component: 'deadlines' }),
+      config.KEEL_DEADLINE_SWEEP_MS,
+    );
+    this.sweeper.start();
     const deps = {
       pool,
       cache: new AggregateCache<BudgetState>(),
-      publisher: new FastPublisher(this.js, names),
+      publisher,
       batcher: new AppendBatcher(pool),
+      config,
+      halts,
     };
+    this.host.serve({
+      subject: names.subjects.budgetHalt.pattern,
+      queue: 'budget-guard',
+      schema: SpendingHaltCommand,
+      handler: (cmd) => halts.halt(cmd.scope, cmd.reason, cmd.requestedBy),
+    });
+    this.host.serve({
+      subject: names.subjects.budgetRelease.pattern,
+      queue: 'budget-guard',
+      schema: SpendingReleaseCommand,
+      handler: (cmd) => halts.release(cmd.scope, cmd.requestedBy),
+    });
     this.host.serve({
       subject: names.subjects.budgetReserve.pattern,
       queue: 'budget-guard',
@@ -54,11 +109,11 @@ class BudgetResponders implements OnApplicationBootstrap {
 
 @Module({})
 export class BudgetGuardModule {
-  static forRoot(config: BaseConfig, logger: Logger): DynamicModule {
+  static forRoot(config: BudgetGuardConfig, logger: Logger): DynamicModule {
     return {
       module: BudgetGuardModule,
       imports: keelServiceModules({ config, serviceName: 'budget-guard', logger }),
-      providers: [BudgetResponders],
+      providers: [{ provide: CONFIG, useValue: config }, BudgetResponders, DlqIngestion],
     };
   }
 }

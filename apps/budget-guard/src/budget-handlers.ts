@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type {
   BudgetEvent,
   ReserveBudgetReply,
@@ -8,22 +8,28 @@ import type {
 } from '@keel/contracts';
 import { streamIds } from '@keel/contracts';
 import {
+  costMicros,
   decideReserve,
   decideSettle,
   evolveBudget,
+  fits,
   initialBudgetState,
   type BudgetState,
+  type ReserveCommand,
 } from '@keel/budget-domain';
+import { appendToStream, readStream, withTransaction, type RecordedEvent } from '@keel/event-store';
 import {
-  type AggregateCache,
   newEventMetadata,
   runStep,
+  type AggregateCache,
   type AggregateSpec,
   type AppendBatcher,
   type FastPublisher,
 } from '@keel/runtime';
+import { tenantDailyLimits, type BudgetGuardConfig } from './config';
+import type { SpendingHalts } from './spending-halts';
 
-const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = {
+export const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = {
   initial: initialBudgetState,
   evolve: evolveBudget,
 };
@@ -33,6 +39,8 @@ export interface BudgetDeps {
   readonly cache: AggregateCache<BudgetState>;
   readonly publisher: FastPublisher;
   readonly batcher: AppendBatcher;
+  readonly config: BudgetGuardConfig;
+  readonly halts: SpendingHalts;
 }
 
 const metadataFor = (req: { runId: string; tenant: string; reservationId: string }) => () =>
@@ -43,45 +51,196 @@ const metadataFor = (req: { runId: string; tenant: string; reservationId: string
     producer: 'budget-guard',
   });
 
+/** `budget:tenant:<tenant>:<yyyy-mm-dd>` (UTC day). */
+const tenantDayStream = (tenant: string, day: string) =>
+  streamIds.budget(`tenant:${tenant}:${day}`);
+const today = () => new Date().toISOString().slice(0, 10);
+const usd = (micros: number) => micros / 1_000_000;
+
 /**
- * Reserve before spend (and settle the previous step in the same statement).
- * The decision and its events commit with an expected version, so concurrent
- * requests (from any number of guard replicas) are serialised per run: a
- * loser re-reads and decides again, and the guard never grants more than the
- * budget holds. The reply is sent only after the commit.
+ * Reserve before spend (settling the previous step in the same commit).
+ *
+ * Without a daily tenant limit only the run's ledger is involved: one
+ * statement with an expected version (conflicts re-read and decide again).
+ * With one, the run's and the tenant-day's ledgers are decided and appended
+ * together in one transaction that first takes a PostgreSQL advisory lock on
+ * the tenant-day: reservations of one tenant are serialised across every
+ * guard replica, so concurrent reservations never grant more than the day
+ * holds. The reply is sent only after the commit.
  */
 export async function reserve(
   deps: BudgetDeps,
   req: ReserveBudgetRequest,
 ): Promise<ReserveBudgetReply> {
-  const { result, records } = await runStep(deps.pool, budgetAggregate, {
-    streamId: streamIds.budget(req.runId),
-    decide: (s) => {
-      const settled = req.settle ? decideSettle(s, { runId: req.runId, ...req.settle }) : [];
-      const { events, outcome } = decideReserve(settled.reduce(evolveBudget, s), req);
-      return { events: [...settled, ...events], result: outcome };
+  const halt = deps.halts.haltFor(req.tenant);
+  if (halt) return { status: 'halted', reason: halt.reason, since: halt.since };
+  const { config } = deps;
+  const amount = {
+    tokens: req.inputTokens + req.outputTokens,
+    costMicros: costMicros(config.KEEL_MODEL_PRICES, req.model, req),
+  };
+  const settleCost = req.settle
+    ? costMicros(config.KEEL_MODEL_PRICES, req.settle.model, req.settle.usage)
+    : 0;
+  const runCmd: ReserveCommand = {
+    runId: req.runId,
+    tenant: req.tenant,
+    scope: 'run',
+    reservationId: req.reservationId,
+    amount,
+    limits: {
+      tokens: req.limitTokens,
+      costMicros: req.limitCostUsd === undefined ? null : Math.round(req.limitCostUsd * 1_000_000),
     },
-    metadata: metadataFor(req),
-    cache: deps.cache,
-    batcher: deps.batcher,
-    maxAttempts: 20,
+    warningRatio: config.KEEL_BUDGET_WARNING_RATIO,
+  };
+  const dayLimits = tenantDailyLimits(config, req.tenant);
+  const settled = (s: BudgetState) =>
+    req.settle ? decideSettle(s, { runId: req.runId, ...req.settle, costMicros: settleCost }) : [];
+  if (req.deadlineAt) await armDeadline(deps.pool, req);
+
+  if (!dayLimits) {
+    const { result, records } = await runStep(deps.pool, budgetAggregate, {
+      streamId: streamIds.budget(req.runId),
+      decide: (s) => {
+        const settle = settled(s);
+        const { events, outcome } = decideReserve(settle.reduce(evolveBudget, s), runCmd);
+        return { events: [...settle, ...events], result: outcome };
+      },
+      metadata: metadataFor(req),
+      cache: deps.cache,
+      batcher: deps.batcher,
+      maxAttempts: 20,
+    });
+    deps.publisher.publish(records);
+    return reply(result);
+  }
+
+  const day = today();
+  const dayStream = tenantDayStream(req.tenant, day);
+  const { outcome, records } = await withTransaction(deps.pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [dayStream]);
+    const run = await load(client, streamIds.budget(req.runId));
+    const tenantDay = await load(client, dayStream);
+    // Settle the previous step on both ledgers (the day of its own reservation).
+    const runSettle = settled(run.state);
+    const prev = req.settle ? run.state.reservations.get(req.settle.reservationId) : undefined;
+    const daySettle =
+      req.settle && prev?.tenantDay === day
+        ? decideSettle(tenantDay.state, { runId: req.runId, ...req.settle, costMicros: settleCost })
+        : [];
+    const runState = runSettle.reduce(evolveBudget, run.state);
+    const dayState = daySettle.reduce(evolveBudget, tenantDay.state);
+    const dayCmd: ReserveCommand = {
+      ...runCmd,
+      scope: 'tenant_day',
+      limits: dayLimits,
+    };
+    const refusal = fits(runState, runCmd) ?? fits(dayState, dayCmd);
+    const onRun = decideReserve(runState, { ...runCmd, tenantDay: day }, refusal);
+    const onDay = decideReserve(dayState, dayCmd, refusal);
+    const meta = metadataFor(req);
+    const withMeta = (events: BudgetEvent[]) => events.map((e) => ({ ...e, metadata: meta() }));
+    const written: RecordedEvent[] = [];
+    const runEvents = [...runSettle, ...onRun.events];
+    const dayEvents = [...daySettle, ...onDay.events];
+    if (runEvents.length > 0)
+      written.push(
+        ...(
+          await appendToStream(
+            client,
+            streamIds.budget(req.runId),
+            run.version,
+            withMeta(runEvents),
+          )
+        ).records,
+      );
+    if (dayEvents.length > 0)
+      written.push(
+        ...(await appendToStream(client, dayStream, tenantDay.version, withMeta(dayEvents)))
+          .records,
+      );
+    // The run's view decides the warning unless the day is the tighter one.
+    const outcome =
+      onRun.outcome.status === 'granted' && onDay.outcome.status === 'granted'
+        ? { ...onRun.outcome, warning: onRun.outcome.warning || onDay.outcome.warning }
+        : onRun.outcome;
+    return { outcome, records: written };
   });
+  deps.cache.delete(streamIds.budget(req.runId));
   deps.publisher.publish(records);
-  return { ...result, limitTokens: req.limitTokens };
+  return reply(outcome);
+}
+
+function reply(o: ReturnType<typeof decideReserve>['outcome']): ReserveBudgetReply {
+  const committed = {
+    committedTokens: o.committed.tokens,
+    committedCostUsd: usd(o.committed.costMicros),
+  };
+  return o.status === 'granted'
+    ? { status: 'granted', warning: o.warning, ...committed }
+    : { status: 'exhausted', reason: o.reason, ...committed };
+}
+
+async function load(client: PoolClient, streamId: string) {
+  const records = await readStream(client, streamId);
+  return {
+    state: records.reduce(
+      (s, r) => evolveBudget(s, r as unknown as BudgetEvent),
+      initialBudgetState(),
+    ),
+    version: records.at(-1)?.streamVersion ?? 0,
+  };
+}
+
+/** Arm the run's deadline timer (once; later requests find it armed). */
+async function armDeadline(pool: Pool, req: ReserveBudgetRequest): Promise<void> {
+  await pool.query(
+    `INSERT INTO deadline_timers (run_id, tenant, deadline_at) VALUES ($1, $2, $3)
+     ON CONFLICT (run_id) DO NOTHING`,
+    [req.runId, req.tenant, req.deadlineAt],
+  );
 }
 
 export async function settle(
   deps: BudgetDeps,
   req: SettleBudgetRequest,
 ): Promise<SettleBudgetReply> {
+  const cost = costMicros(deps.config.KEEL_MODEL_PRICES, req.model, req.usage);
   const { records } = await runStep(deps.pool, budgetAggregate, {
     streamId: streamIds.budget(req.runId),
-    decide: (s) => ({ events: decideSettle(s, req), result: undefined }),
+    decide: (s) => ({
+      events: decideSettle(s, { ...req, costMicros: cost }),
+      result: s.reservations.get(req.reservationId)?.tenantDay,
+    }),
     metadata: metadataFor(req),
     cache: deps.cache,
     batcher: deps.batcher,
     maxAttempts: 20,
+  }).then(async (r) => {
+    const day = r.result;
+    if (!day || r.records.length === 0) return r;
+    // Settle the tenant-day ledger too, under its lock.
+    const more = await withTransaction(deps.pool, async (client) => {
+      const stream = tenantDayStream(req.tenant, day);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [stream]);
+      const ledger = await load(client, stream);
+      const events = decideSettle(ledger.state, { ...req, costMicros: cost });
+      if (events.length === 0) return [];
+      const meta = metadataFor(req);
+      return (
+        await appendToStream(
+          client,
+          stream,
+          ledger.version,
+          events.map((e) => ({ ...e, metadata: meta() })),
+        )
+      ).records;
+    });
+    return { ...r, records: [...r.records, ...more] };
   });
+  if (req.final)
+    await deps.pool.query('DELETE FROM deadline_timers WHERE run_id = $1', [req.runId]);
   deps.publisher.publish(records);
   return { status: 'settled' };
 }

@@ -1,11 +1,12 @@
 import { telemetry } from './instrument';
 import 'reflect-metadata';
-import { BaseConfig, runService } from '@keel/runtime';
+import { runService } from '@keel/runtime';
+import { BudgetGuardConfig } from './config';
 import { BudgetGuardModule } from './budget-guard.module';
 
 runService({
   name: 'budget-guard',
-  config: BaseConfig,
+  config: BudgetGuardConfig,
   module: (config, logger) => BudgetGuardModule.forRoot(config, logger),
   env: process.env,
   telemetry,

@@ -1,18 +1,23 @@
 import { up } from './commands/up';
 import { modelServer } from './commands/model-server';
 import { provision } from './commands/provision';
+import { dlq, DLQ_USAGE } from './commands/dlq';
 
 /**
  * `keel` — the operator's command line.
  *   keel up [--no-demo]        start the platform locally and run a demo run (npm start)
  *   keel model-server --port N serve the scripted OpenAI-compatible model (offline demo)
  *   keel provision             declare streams and durable consumers (NATS admin user)
+ *   keel dlq list|show|redrive|discard   operate the dead-letter queue (docs/dlq-runbook.md)
  */
 const USAGE = `usage: keel <command>
   up [--no-demo]           start NATS/PostgreSQL if needed, the four services, and a demo run
   model-server [--port N] [--script demo|agent-run-10] [--host H]
                            serve a scripted OpenAI-compatible model (the demo's, or the benchmark's)
-  provision                declare NATS streams and durable consumers (run as the NATS admin user)`;
+  provision                declare NATS streams and durable consumers (run as the NATS admin user)
+  dlq <command>            operate the dead-letter queue: list, show, redrive, discard (keel dlq help)
+
+${DLQ_USAGE.replace(/^usage: /, '')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,6 +27,11 @@ async function main(argv: string[]): Promise<number> {
       return up({ demo: !rest.includes('--no-demo'), env: process.env });
     case 'provision':
       return provision(process.env, (line) => console.log(line));
+    case 'dlq':
+      return dlq(rest, process.env, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+      });
     case 'model-server': {
       const opt = (name: string, fallback: string) => {
         const i = rest.indexOf(name);

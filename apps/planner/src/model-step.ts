@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ErrorInfo, RunEvent, Usage } from '@keel/contracts';
+import { RetryableError } from '@keel/messaging';
 import { retryDecision } from '@keel/resilience';
 import {
   buildTranscript,
@@ -27,10 +28,18 @@ export interface StepOutcome {
   /** Set when the step failed transiently: nak the delivery for this long, then try again. */
   readonly retryInMs?: number;
   /** The step's budget reservation and its actual usage so far. */
-  readonly reservation?: { readonly id: string; readonly usage: () => Usage };
+  readonly reservation?: {
+    readonly id: string;
+    /** The model the usage is priced by. */
+    readonly model: string;
+    readonly usage: () => Usage;
+  };
 }
 
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
+
+/** How long a run waits before asking again while spending is halted (the kill switch). */
+const HALTED_RETRY_MS = 10_000;
 
 /**
  * One logical model step: reserve budget (failing closed), pick a model
@@ -55,24 +64,43 @@ export class ModelStep {
     const { budget, router, policy, log } = this.deps;
     const reservationId = `${state.runId}:${step}`;
     const previous = state.history.findLast((h) => h.kind === 'decision');
+    const plannedModel = router.modelFor(synthesis ? 'synthesis' : 'reasoning');
     const grant = await budget.reserve({
       runId: state.runId,
       tenant: state.tenant,
       reservationId,
-      // An estimate: the guard settles the actual usage after the call.
-      tokens:
-        Math.min(
-          policy.contextTokens,
-          Math.ceil((state.prompt.length + JSON.stringify(state.history).length) / 4),
-        ) + policy.maxOutputTokens,
+      model: plannedModel,
+      // Estimates: the guard settles the actual usage after the call.
+      inputTokens: Math.min(
+        policy.contextTokens,
+        Math.ceil((state.prompt.length + JSON.stringify(state.history).length) / 4),
+      ),
+      outputTokens: policy.maxOutputTokens,
       limitTokens: state.limits.maxTokens,
+      ...(state.limits.maxCostUsd !== undefined ? { limitCostUsd: state.limits.maxCostUsd } : {}),
+      // The first step arms the run's deadline timer in the guard.
+      ...(state.step === 0 ? { deadlineAt: state.limits.deadlineAt } : {}),
       ...(previous?.kind === 'decision'
         ? {
-            settle: { reservationId: `${state.runId}:${previous.step}`, usage: previous.stepUsage },
+            settle: {
+              reservationId: `${state.runId}:${previous.step}`,
+              usage: previous.stepUsage,
+              model: previous.model,
+            },
           }
         : {}),
     });
-    const base = { stepNumber: step, reservation: { id: reservationId, usage: () => NO_USAGE } };
+    if (grant.status === 'halted') {
+      // The kill switch: no half-done step — ask again later; the run resumes on release.
+      log.warn({ step, since: grant.since }, 'spending halted; the run waits');
+      throw new RetryableError(`spending halted: ${grant.reason}`, {
+        retryAfterMs: HALTED_RETRY_MS,
+      });
+    }
+    const base = {
+      stepNumber: step,
+      reservation: { id: reservationId, model: plannedModel, usage: () => NO_USAGE },
+    };
     if (grant.status === 'exhausted') {
       const reason: ErrorInfo = {
         code: 'BUDGET_EXHAUSTED',
@@ -104,6 +132,8 @@ export class ModelStep {
       const failed = more.find((e) => e.type === 'ModelCallFailed');
       const retryInMs = failed?.type === 'ModelCallFailed' ? failed.data.retryInMs : null;
       const decided = more.find((e) => e.type === 'ModelDecisionRecorded');
+      const answeredBy = () =>
+        decided?.type === 'ModelDecisionRecorded' ? decided.data.model : plannedModel;
       const stepUsage = () => {
         const after = all.reduce(evolveRun, state as never) as ActiveRunState;
         const d = after.history.findLast((h) => h.kind === 'decision');
@@ -113,7 +143,7 @@ export class ModelStep {
         ...base,
         events: all,
         ...(retryInMs !== null && retryInMs !== undefined ? { retryInMs } : {}),
-        reservation: { id: reservationId, usage: stepUsage },
+        reservation: { id: reservationId, model: answeredBy(), usage: stepUsage },
       };
     };
 
@@ -229,10 +259,16 @@ export class ModelStep {
     );
   }
 
-  /** Settle a reservation on its own (no later reserve will carry it). */
-  settle(state: ActiveRunState, reservationId: string, usage: Usage): Promise<void> {
+  /** Settle a reservation on its own (no later reserve will carry it); `final` disarms the deadline. */
+  settle(
+    state: ActiveRunState,
+    reservationId: string,
+    usage: Usage,
+    model: string,
+    final: boolean,
+  ): Promise<void> {
     return this.deps.budget
-      .settle({ runId: state.runId, tenant: state.tenant, reservationId, usage })
+      .settle({ runId: state.runId, tenant: state.tenant, reservationId, usage, model, final })
       .catch((err: unknown) =>
         this.deps.log.warn(
           { err: String(err) },

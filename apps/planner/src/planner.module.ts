@@ -71,6 +71,12 @@ class PlannerConsumers implements OnApplicationBootstrap {
       concurrency,
       handler: wakeupHandler({ names, driver }),
     });
+    // A deadline the guard's sweeper fired: drive the run, which then ends it.
+    await this.host.start({
+      ...consumers.deadlines,
+      concurrency,
+      handler: wakeupHandler({ names, driver }),
+    });
     const commands = runCommandHandlers({ driver, tools });
     this.host.serve({
       subject: names.subjects.runReview.pattern,

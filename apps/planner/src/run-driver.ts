@@ -213,18 +213,26 @@ export class RunDriver {
     const ended = isFinal(after);
     const decided = outcome?.events.some((e) => e.type === 'ModelDecisionRecorded') ?? false;
     const last = after.history.findLast((h) => h.kind === 'decision');
-    const settle = (reservationId: string, usage: Usage) =>
-      void this.step.settle(after, reservationId, usage);
+    const settle = (reservationId: string, usage: Usage, model: string) =>
+      void this.step.settle(after, reservationId, usage, model, ended);
     if (outcome?.reservation && (ended || (decided && !continues(after))))
-      settle(outcome.reservation.id, outcome.reservation.usage());
+      settle(outcome.reservation.id, outcome.reservation.usage(), outcome.reservation.model);
     else if (ended && last?.kind === 'decision')
-      settle(`${after.runId}:${last.step}`, last.stepUsage);
+      settle(`${after.runId}:${last.step}`, last.stepUsage, last.model);
     if (!ended) return;
     this.deps.onRunEnded?.(after, events);
     const failed = events.find((e) => e.type === 'RunFailed');
     // Escalation by dead letter: the delivery that drove the run goes to the DLQ with the reason.
     if (failed?.type === 'RunFailed' && failed.data.error.code === 'STRUCTURED_OUTPUT_INVALID')
       throw new TerminalError(failed.data.error.code, failed.data.error.message);
+    // A deadline with nothing to return: the run is recorded timed out, and dead-lettered so
+    // an operator sees it (redriving does nothing more: the run is final).
+    const timedOut = events.find((e) => e.type === 'RunTimedOut');
+    if (timedOut?.type === 'RunTimedOut')
+      throw new TerminalError(
+        'RUN_TIMED_OUT',
+        `run ${after.runId} passed its deadline ${timedOut.data.deadlineAt} with nothing to return`,
+      );
   }
 
   private metadata(state: RunState, causationId: string) {

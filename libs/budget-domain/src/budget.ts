@@ -1,48 +1,81 @@
 import type { BudgetEvent, Usage } from '@keel/contracts';
 
 /**
- * A run's token budget, folded from its Budget stream. "Committed" tokens are
- * those actually spent on settled reservations plus those still reserved: the
- * guard never grants a reservation that would push committed past the limit,
- * so concurrent model calls cannot overspend (reserve before spend).
+ * A budget ledger, folded from a Budget stream: one run's, or one tenant's day.
+ * "Committed" is what settled reservations actually spent plus what open
+ * reservations hold; the guard never grants a reservation that would push
+ * committed tokens or cost past a limit, so concurrent model calls cannot
+ * overspend (reserve before spend). Money is integer micro-dollars.
  */
-export interface Reservation {
+export interface Amount {
   readonly tokens: number;
-  readonly settled?: Usage;
+  readonly costMicros: number;
+}
+
+export interface Reservation {
+  readonly amount: Amount;
+  readonly settled?: Amount;
+  /** The tenant-day ledger holding the same reservation (settled there too). */
+  readonly tenantDay?: string;
 }
 
 export interface BudgetState {
   readonly reservations: ReadonlyMap<string, Reservation>;
   readonly denied: ReadonlySet<string>;
-  readonly committedTokens: number;
+  readonly committed: Amount;
+  /** The deadline sweeper fired for this run. */
+  readonly deadlineFired: boolean;
+}
+
+export interface Limits {
+  /** null: no limit on this dimension. */
+  readonly tokens: number | null;
+  readonly costMicros: number | null;
 }
 
 export const initialBudgetState = (): BudgetState => ({
   reservations: new Map(),
   denied: new Set(),
-  committedTokens: 0,
+  committed: { tokens: 0, costMicros: 0 },
+  deadlineFired: false,
 });
 
-/** Share of the limit at or above which a grant carries a warning. */
+/** Share of a limit at or above which a grant carries a warning (default). */
 export const WARNING_RATIO = 0.8;
+
+const add = (a: Amount, b: Amount): Amount => ({
+  tokens: a.tokens + b.tokens,
+  costMicros: a.costMicros + b.costMicros,
+});
+const sub = (a: Amount, b: Amount): Amount => ({
+  tokens: a.tokens - b.tokens,
+  costMicros: a.costMicros - b.costMicros,
+});
 
 export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetState {
   switch (event.type) {
     case 'BudgetReserved': {
+      const amount = { tokens: event.data.tokens, costMicros: event.data.costMicros };
       const reservations = new Map(state.reservations);
-      reservations.set(event.data.reservationId, { tokens: event.data.tokens });
-      return { ...state, reservations, committedTokens: state.committedTokens + event.data.tokens };
+      const day = event.data.tenantDay;
+      reservations.set(event.data.reservationId, { amount, ...(day ? { tenantDay: day } : {}) });
+      return { ...state, reservations, committed: add(state.committed, amount) };
     }
     case 'BudgetReservationDenied':
       return { ...state, denied: new Set([...state.denied, event.data.reservationId]) };
     case 'BudgetSettled': {
       const r = state.reservations.get(event.data.reservationId);
       if (!r || r.settled) return state;
+      const actual = {
+        tokens: event.data.usage.inputTokens + event.data.usage.outputTokens,
+        costMicros: event.data.costMicros,
+      };
       const reservations = new Map(state.reservations);
-      reservations.set(event.data.reservationId, { ...r, settled: event.data.usage });
-      const actual = event.data.usage.inputTokens + event.data.usage.outputTokens;
-      return { ...state, reservations, committedTokens: state.committedTokens - r.tokens + actual };
+      reservations.set(event.data.reservationId, { ...r, settled: actual });
+      return { ...state, reservations, committed: add(sub(state.committed, r.amount), actual) };
     }
+    case 'RunDeadlineExceeded':
+      return { ...state, deadlineFired: true };
     default: {
       const unreachable: never = event;
       return unreachable;
@@ -51,38 +84,57 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
 }
 
 export type ReserveOutcome =
-  | { readonly status: 'granted'; readonly warning: boolean; readonly committedTokens: number }
-  | { readonly status: 'exhausted'; readonly reason: string; readonly committedTokens: number };
+  | { readonly status: 'granted'; readonly warning: boolean; readonly committed: Amount }
+  | { readonly status: 'exhausted'; readonly reason: string; readonly committed: Amount };
 
 export interface ReserveCommand {
   readonly runId: string;
   readonly tenant: string;
+  readonly scope: 'run' | 'tenant_day';
   readonly reservationId: string;
-  readonly tokens: number;
-  readonly limitTokens: number;
+  readonly amount: Amount;
+  readonly limits: Limits;
+  readonly warningRatio?: number;
+  /** Run scope: the tenant-day ledger that holds the same reservation. */
+  readonly tenantDay?: string;
+}
+
+/** Whether `amount` fits; the reason when it does not. Pure, for checking several ledgers first. */
+export function fits(state: BudgetState, cmd: ReserveCommand): string | undefined {
+  if (state.reservations.has(cmd.reservationId)) return undefined;
+  const after = add(state.committed, cmd.amount);
+  const what = cmd.scope === 'run' ? 'the run' : "the tenant's day";
+  if (state.denied.has(cmd.reservationId)) return `${cmd.reservationId} was refused before`;
+  if (cmd.limits.tokens !== null && after.tokens > cmd.limits.tokens)
+    return `reserving ${cmd.amount.tokens} tokens would commit ${after.tokens} of ${what}'s ${cmd.limits.tokens}`;
+  if (cmd.limits.costMicros !== null && after.costMicros > cmd.limits.costMicros)
+    return `reserving $${usd(cmd.amount.costMicros)} would commit $${usd(after.costMicros)} of ${what}'s $${usd(cmd.limits.costMicros)}`;
+  return undefined;
 }
 
 /**
- * Decide a reservation. A reservation id already decided returns the recorded
- * outcome and no new event, so a retried request never reserves twice.
+ * Decide a reservation on one ledger. A reservation id already decided
+ * returns the recorded outcome and no new event, so a retried request never
+ * reserves twice. `refusal` (from `fits` on another ledger) denies it here too.
  */
 export function decideReserve(
   state: BudgetState,
   cmd: ReserveCommand,
+  refusal?: string,
 ): { events: BudgetEvent[]; outcome: ReserveOutcome } {
+  const ratio = cmd.warningRatio ?? WARNING_RATIO;
   if (state.reservations.has(cmd.reservationId)) {
     return {
       events: [],
       outcome: {
         status: 'granted',
-        warning: isWarning(state.committedTokens, cmd.limitTokens),
-        committedTokens: state.committedTokens,
+        warning: isWarning(state.committed, cmd.limits, ratio),
+        committed: state.committed,
       },
     };
   }
-  const after = state.committedTokens + cmd.tokens;
-  if (state.denied.has(cmd.reservationId) || after > cmd.limitTokens) {
-    const reason = `reserving ${cmd.tokens} tokens would commit ${after} of ${cmd.limitTokens}`;
+  const reason = refusal ?? fits(state, cmd);
+  if (reason) {
     const events: BudgetEvent[] = state.denied.has(cmd.reservationId)
       ? []
       : [
@@ -90,20 +142,20 @@ export function decideReserve(
             type: 'BudgetReservationDenied',
             data: {
               runId: cmd.runId,
+              scope: cmd.scope,
               reservationId: cmd.reservationId,
-              tokens: cmd.tokens,
-              limitTokens: cmd.limitTokens,
-              committedTokens: state.committedTokens,
+              tokens: cmd.amount.tokens,
+              costMicros: cmd.amount.costMicros,
+              committedTokens: state.committed.tokens,
+              committedCostMicros: state.committed.costMicros,
               reason,
             },
           },
         ];
-    return {
-      events,
-      outcome: { status: 'exhausted', reason, committedTokens: state.committedTokens },
-    };
+    return { events, outcome: { status: 'exhausted', reason, committed: state.committed } };
   }
-  const warning = isWarning(after, cmd.limitTokens);
+  const after = add(state.committed, cmd.amount);
+  const warning = isWarning(after, cmd.limits, ratio);
   return {
     events: [
       {
@@ -111,31 +163,45 @@ export function decideReserve(
         data: {
           runId: cmd.runId,
           tenant: cmd.tenant,
+          scope: cmd.scope,
           reservationId: cmd.reservationId,
-          tokens: cmd.tokens,
-          limitTokens: cmd.limitTokens,
-          committedTokens: after,
+          tokens: cmd.amount.tokens,
+          costMicros: cmd.amount.costMicros,
+          limitTokens: cmd.limits.tokens,
+          limitCostMicros: cmd.limits.costMicros,
+          committedTokens: after.tokens,
+          committedCostMicros: after.costMicros,
           warning,
+          ...(cmd.tenantDay ? { tenantDay: cmd.tenantDay } : {}),
         },
       },
     ],
-    outcome: { status: 'granted', warning, committedTokens: after },
+    outcome: { status: 'granted', warning, committed: after },
   };
 }
 
 /** Settle a reservation with what was actually used; settling twice is a no-op. */
 export function decideSettle(
   state: BudgetState,
-  cmd: { runId: string; reservationId: string; usage: Usage },
+  cmd: { runId: string; reservationId: string; usage: Usage; costMicros: number },
 ): BudgetEvent[] {
   const r = state.reservations.get(cmd.reservationId);
   if (!r || r.settled) return [];
   return [
     {
       type: 'BudgetSettled',
-      data: { runId: cmd.runId, reservationId: cmd.reservationId, usage: cmd.usage },
+      data: {
+        runId: cmd.runId,
+        reservationId: cmd.reservationId,
+        usage: cmd.usage,
+        costMicros: cmd.costMicros,
+      },
     },
   ];
 }
 
-const isWarning = (committed: number, limit: number) => committed >= limit * WARNING_RATIO;
+const isWarning = (committed: Amount, limits: Limits, ratio: number) =>
+  (limits.tokens !== null && committed.tokens >= limits.tokens * ratio) ||
+  (limits.costMicros !== null && committed.costMicros >= limits.costMicros * ratio);
+
+const usd = (micros: number) => (micros / 1_000_000).toFixed(4);

@@ -1,14 +1,28 @@
 import type { BudgetEvent } from '@keel/contracts';
-import { decideReserve, decideSettle, evolveBudget, initialBudgetState } from './budget';
+import {
+  decideReserve,
+  decideSettle,
+  evolveBudget,
+  fits,
+  initialBudgetState,
+  type ReserveCommand,
+} from './budget';
+import { costMicros } from './prices';
 
 const runId = '0190f5a0-0000-7000-8000-000000000001';
 const fold = (events: BudgetEvent[]) => events.reduce(evolveBudget, initialBudgetState());
-const reserve = (reservationId: string, tokens: number) => ({
+const reserve = (
+  reservationId: string,
+  tokens: number,
+  over: Partial<ReserveCommand> = {},
+): ReserveCommand => ({
   runId,
   tenant: 'acme',
+  scope: 'run',
   reservationId,
-  tokens,
-  limitTokens: 1000,
+  amount: { tokens, costMicros: 0 },
+  limits: { tokens: 1000, costMicros: null },
+  ...over,
 });
 
 describe('budget decider', () => {
@@ -16,7 +30,11 @@ describe('budget decider', () => {
     const a = decideReserve(initialBudgetState(), reserve('s1', 500));
     expect(a.outcome).toMatchObject({ status: 'granted', warning: false });
     const b = decideReserve(fold(a.events), reserve('s2', 350));
-    expect(b.outcome).toMatchObject({ status: 'granted', warning: true, committedTokens: 850 });
+    expect(b.outcome).toMatchObject({
+      status: 'granted',
+      warning: true,
+      committed: { tokens: 850 },
+    });
     const c = decideReserve(fold([...a.events, ...b.events]), reserve('s3', 200));
     expect(c.outcome.status).toBe('exhausted');
     expect(c.events.map((e) => e.type)).toEqual(['BudgetReservationDenied']);
@@ -26,24 +44,57 @@ describe('budget decider', () => {
     const a = decideReserve(initialBudgetState(), reserve('s1', 500));
     const again = decideReserve(fold(a.events), reserve('s1', 500));
     expect(again.events).toEqual([]);
-    expect(again.outcome).toMatchObject({ status: 'granted', committedTokens: 500 });
+    expect(again.outcome).toMatchObject({ status: 'granted', committed: { tokens: 500 } });
   });
 
-  it('settling replaces the estimate with the actual usage, once', () => {
-    const a = decideReserve(initialBudgetState(), reserve('s1', 500));
-    const settled = decideSettle(fold(a.events), {
+  it('settling replaces the reservation by the actual usage and cost, once', () => {
+    const a = decideReserve(initialBudgetState(), reserve('s1', 800));
+    const settle = {
       runId,
       reservationId: 's1',
-      usage: { inputTokens: 100, outputTokens: 20 },
+      usage: { inputTokens: 100, outputTokens: 50 },
+      costMicros: 42,
+    };
+    const s = decideSettle(fold(a.events), settle);
+    const state = fold([...a.events, ...s]);
+    expect(state.committed).toEqual({ tokens: 150, costMicros: 42 });
+    expect(decideSettle(state, settle)).toEqual([]);
+  });
+
+  it('a cost limit refuses what the token limit would allow', () => {
+    const cmd = reserve('s1', 10, {
+      amount: { tokens: 10, costMicros: 3_000_000 },
+      limits: { tokens: null, costMicros: 2_500_000 },
     });
-    const state = fold([...a.events, ...settled]);
-    expect(state.committedTokens).toBe(120);
-    expect(
-      decideSettle(state, {
-        runId,
-        reservationId: 's1',
-        usage: { inputTokens: 1, outputTokens: 1 },
-      }),
-    ).toEqual([]);
+    const r = decideReserve(initialBudgetState(), cmd);
+    expect(r.outcome).toMatchObject({ status: 'exhausted' });
+    expect(r.outcome.status === 'exhausted' && r.outcome.reason).toMatch(/\$3\.0000 .* \$2\.5000/);
+  });
+
+  it('a refusal from another ledger (the tenant-day) denies this one too', () => {
+    const day = reserve('s1', 900, {
+      scope: 'tenant_day',
+      limits: { tokens: 500, costMicros: null },
+    });
+    const why = fits(initialBudgetState(), day);
+    expect(why).toMatch(/tenant's day/);
+    const onRun = decideReserve(initialBudgetState(), reserve('s1', 900), why);
+    expect(onRun.outcome.status).toBe('exhausted');
+    expect(onRun.events[0]).toMatchObject({
+      type: 'BudgetReservationDenied',
+      data: { scope: 'run' },
+    });
+  });
+});
+
+describe('prices', () => {
+  it('micro-dollars: USD per million tokens times tokens, rounded up; unknown models use "*" or cost nothing', () => {
+    const table = {
+      big: { inputPerMTok: 3, outputPerMTok: 15 },
+      '*': { inputPerMTok: 1, outputPerMTok: 1 },
+    };
+    expect(costMicros(table, 'big', { inputTokens: 1000, outputTokens: 100 })).toBe(4500);
+    expect(costMicros(table, 'other', { inputTokens: 10, outputTokens: 10 })).toBe(20);
+    expect(costMicros({}, 'any', { inputTokens: 10, outputTokens: 10 })).toBe(0);
   });
 });

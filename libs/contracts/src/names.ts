@@ -84,6 +84,17 @@ export function keelNames(prefix: string) {
         pattern: `${prefix}.budget.reserve`,
         build: () => `${prefix}.budget.reserve`,
       },
+      /** The kill switch: halt / release new spending (core NATS request/reply to a guard). */
+      budgetHalt: {
+        pattern: `${prefix}.cmd.budget.halt`,
+        build: () => `${prefix}.cmd.budget.halt`,
+      },
+      budgetRelease: {
+        pattern: `${prefix}.cmd.budget.release`,
+        build: () => `${prefix}.cmd.budget.release`,
+      },
+      /** Deadlines the guard's sweeper fired, consumed by the planner. */
+      deadlinesExceeded: { pattern: `${prefix}.evt.budget._.RunDeadlineExceeded.*` },
       /** Settle a reservation with the actual usage: core NATS request/reply. */
       budgetSettle: { pattern: `${prefix}.budget.settle`, build: () => `${prefix}.budget.settle` },
       /** Operator decision on a human review: core NATS request/reply answered by a planner replica. */
@@ -110,11 +121,14 @@ export function keelNames(prefix: string) {
       plannerIngress: 'planner-ingress',
       plannerToolResults: 'planner-tool-results',
       plannerWakeups: 'planner-wakeups',
+      plannerDeadlines: 'planner-deadlines',
       toolPool: (pool: string) => `tool-pool-${assertToken('pool', pool)}`,
       budgetRunEvents: 'budget-guard-run-events',
       outboxDeliveries: 'outbox-deliveries',
       /** The tool executor's saga runner: one durable per run ending that triggers compensation. */
       toolCompensations: (ending: string) => `tool-compensate-${assertToken('ending', ending)}`,
+      /** The budget guard's ingestion of the DLQ stream into the `dead_letters` table. */
+      dlqIngest: 'budget-guard-dlq',
     },
   };
 }

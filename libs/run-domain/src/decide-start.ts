@@ -34,6 +34,7 @@ export function decideStartRun(
           maxSteps: limits.maxSteps ?? d.maxSteps,
           maxToolCalls: limits.maxToolCalls ?? d.maxToolCalls,
           maxTokens: limits.maxTokens ?? d.maxTokens,
+          ...(limits.maxCostUsd !== undefined ? { maxCostUsd: limits.maxCostUsd } : {}),
           deadlineAt: new Date(
             cmd.now.getTime() + (limits.deadlineMs ?? d.deadlineMs),
           ).toISOString(),

@@ -73,7 +73,14 @@ function apply(state: RunState, event: RunEvent): RunState {
         usage: addUsage(state.usage, d.usage),
         history: [
           ...state.history,
-          { kind: 'decision', step: d.step, decision: d.decision, usage: d.usage, stepUsage },
+          {
+            kind: 'decision',
+            step: d.step,
+            decision: d.decision,
+            usage: d.usage,
+            model: d.model,
+            stepUsage,
+          },
         ],
         attempts: NO_ATTEMPTS,
       };

@@ -49,6 +49,8 @@ export type HistoryEntry =
       readonly step: number;
       readonly decision: ModelDecision;
       readonly usage: Usage;
+      /** The model that answered (what the step's tokens are priced by). */
+      readonly model: string;
       /** The whole step's tokens: this reply and the rejected ones before it (what the budget settles). */
       readonly stepUsage: Usage;
     }
@@ -88,6 +90,7 @@ export interface RunCore {
     readonly maxSteps: number;
     readonly maxToolCalls: number;
     readonly maxTokens: number;
+    readonly maxCostUsd?: number;
     readonly deadlineAt: string;
   };
   /** Model decisions recorded so far (the last step's number). */

@@ -35,6 +35,7 @@ export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
   'DeliveryRequested',
   'DeliverySucceeded',
   'DeliveryFailed',
+  'RunDeadlineExceeded',
   'HumanReviewRequested',
   'HumanReviewDecided',
   'RunCompleted',

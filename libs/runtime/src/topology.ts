@@ -41,6 +41,14 @@ export function plannerConsumers(names: KeelNames) {
       maxDeliver: 50,
       maxAckPending: 1000,
     },
+    deadlines: {
+      stream: names.streams.events,
+      durable: names.consumers.plannerDeadlines,
+      filterSubject: names.subjects.deadlinesExceeded.pattern,
+      ackWaitMs: 30_000,
+      maxDeliver: 50,
+      maxAckPending: 1000,
+    },
     wakeups: {
       stream: names.streams.events,
       durable: names.consumers.plannerWakeups,
@@ -93,6 +101,27 @@ export function toolPoolConsumer(names: KeelNames, pool: string): ConsumerSpec {
   };
 }
 
+/**
+ * The budget guard's consumers. `dlqIngest` reads the whole DLQ stream (dead
+ * letters and JetStream's advisories: `>`, as nats-server 2.9 allows one
+ * filter) into the `dead_letters` table. Ingestion never dead-letters on its
+ * own (an unreadable entry is stored as `UNREADABLE`); a failing database is
+ * retried with backoff, and only after `maxDeliver` attempts would the entry
+ * be dead-lettered — into the DLQ again, so it is not lost either way.
+ */
+export function budgetGuardConsumers(names: KeelNames) {
+  return {
+    dlqIngest: {
+      stream: names.streams.dlq,
+      durable: names.consumers.dlqIngest,
+      filterSubject: '>',
+      ackWaitMs: 30_000,
+      maxDeliver: 200,
+      maxAckPending: 256,
+    },
+  } satisfies Record<string, ConsumerSpec>;
+}
+
 /** All durables of a deployment whose tool executors serve `pools`. */
 export function allConsumers(names: KeelNames, pools: readonly string[]): ConsumerSpec[] {
   const p = plannerConsumers(names);
@@ -100,8 +129,10 @@ export function allConsumers(names: KeelNames, pools: readonly string[]): Consum
     p.ingress,
     p.toolResults,
     p.wakeups,
+    p.deadlines,
     ...pools.map((pool) => toolPoolConsumer(names, pool)),
     ...compensationConsumers(names),
     deliveryConsumer(names),
+    budgetGuardConsumers(names).dlqIngest,
   ];
 }

@@ -5,9 +5,10 @@ import { KeelAttr, withLogContext } from '@keel/telemetry';
 import type { RunDriver } from '../run-driver';
 
 /**
- * A run event that leaves the planner work to do later (a review decision that
- * asks for a re-plan). Driving is idempotent — it acts on the recorded state —
- * so a repeated wake-up finds nothing to do.
+ * An event that leaves the planner work to do on a run: a review decision that
+ * asks for a re-plan, or a deadline the budget guard fired (the run then ends
+ * degraded or timed out). Driving is idempotent — it acts on the recorded
+ * state — so a repeated wake-up, or one for a finished run, does nothing.
  */
 export function wakeupHandler(deps: { names: KeelNames; driver: RunDriver }) {
   return async (msg: InboundMessage): Promise<Disposition> => {

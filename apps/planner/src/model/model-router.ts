@@ -55,6 +55,11 @@ export class ModelRouter {
     return { ok: false, retryInMs: first.retryInMs, provider: spec.provider, model: spec.model };
   }
 
+  /** The role's primary model (what a reservation is priced by before the call). */
+  modelFor(role: ModelRole): string {
+    return (this.map.roles[role] ?? this.map.roles.reasoning).model;
+  }
+
   /** Breaker states by provider, for logs and tests. */
   breakerStates(): Record<string, string> {
     return Object.fromEntries([...this.breakers].map(([p, b]) => [p, b.state]));

@@ -26,6 +26,8 @@ export const RunRequested = defineEvent(
       maxSteps: z.number().int(),
       maxToolCalls: z.number().int(),
       maxTokens: z.number().int(),
+      /** Absent: no cost limit for the run (the tenant's daily limit may still apply). */
+      maxCostUsd: z.number().optional(),
       deadlineAt: z.string(),
     }),
     labels: z.record(z.string(), z.string()).optional(),

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { PriceTable } from '@keel/budget-domain';
+import { BaseConfig } from '@keel/runtime';
+
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+const TenantBudget = z
+  .object({
+    dailyTokens: z.number().int().min(1).optional(),
+    dailyCostUsd: z.number().min(0).optional(),
+  })
+  .strict();
+
+export const BudgetGuardConfig = BaseConfig.extend({
+  /** Model → USD per million input/output tokens (`"*"` for any other model). Default: all free. */
+  KEEL_MODEL_PRICES: json(PriceTable).default({}),
+  /** Daily limits every tenant gets (unset: none). */
+  KEEL_TENANT_DAILY_TOKENS: z.coerce.number().int().min(1).optional(),
+  KEEL_TENANT_DAILY_COST_USD: z.coerce.number().min(0).optional(),
+  /** Per-tenant daily limits: `{"acme": {"dailyTokens": 1000000, "dailyCostUsd": 50}}`. */
+  KEEL_TENANT_BUDGETS: json(z.record(z.string(), TenantBudget)).default({}),
+  /** Share of a limit at which grants carry a warning (the planner then synthesizes). */
+  KEEL_BUDGET_WARNING_RATIO: z.coerce.number().gt(0).max(1).default(0.8),
+  /** How often the deadline sweeper looks for due timers. */
+  KEEL_DEADLINE_SWEEP_MS: z.coerce.number().int().min(50).max(10_000).default(250),
+});
+export type BudgetGuardConfig = z.infer<typeof BudgetGuardConfig>;
+
+/** A tenant's daily limits in micro-dollars, or null when it has none. */
+export function tenantDailyLimits(c: BudgetGuardConfig, tenant: string) {
+  const own = c.KEEL_TENANT_BUDGETS[tenant];
+  const tokens = own?.dailyTokens ?? c.KEEL_TENANT_DAILY_TOKENS ?? null;
+  const costUsd = own?.dailyCostUsd ?? c.KEEL_TENANT_DAILY_COST_USD ?? null;
+  if (tokens === null && costUsd === null) return null;
+  return { tokens, costMicros: costUsd === null ? null : Math.round(costUsd * 1_000_000) };
+}

@@ -1,0 +1,198 @@
+import { ReserveBudgetReply, SpendingControlReply, streamIds, uuidv7 } from '@keel/contracts';
+import { requestJson } from '@keel/messaging';
+import {
+  calculatorScript,
+  finalReply,
+  startScriptedModel,
+  toolCallsReply,
+  waitFor,
+  type ScriptedModel,
+} from '@keel/testing';
+import { requestsOf, Scenarios, submitRun, typesOf, waitForEvent } from '../support/scenarios';
+import { startStack, streamTypes, type KeelStack } from '../support/stack';
+
+jest.setTimeout(120_000);
+
+/**
+ * The budget guard as its users meet it: tenant-day limits that hold under
+ * concurrency across two guard replicas, cost budgets from a price table,
+ * fail-closed behaviour when the guard is gone, deadlines that survive a guard
+ * restart, and the kill switch.
+ */
+describe('budget guard', () => {
+  const scenarios = new Scenarios();
+  let model: ScriptedModel;
+  let stack: KeelStack;
+
+  beforeAll(async () => {
+    model = await startScriptedModel(scenarios.script);
+    stack = await startStack({
+      modelBaseUrl: model.baseUrl,
+      env: {
+        KEEL_REVIEW_ENABLED: 'false',
+        // 1 token = $0.001 on the scripted model.
+        KEEL_MODEL_PRICES: JSON.stringify({
+          'keel-scripted': { inputPerMTok: 1000, outputPerMTok: 1000 },
+        }),
+        KEEL_TENANT_BUDGETS: JSON.stringify({ capped: { dailyTokens: 2000 } }),
+        KEEL_MODEL_MAX_OUTPUT_TOKENS: '100',
+        KEEL_BUDGET_TIMEOUT_MS: '500',
+      },
+    });
+    await stack.start('budget-guard', 'budget-guard-2');
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await model?.close();
+  });
+
+  const reserve = (tenant: string, runId: string, reservationId: string) =>
+    requestJson(
+      stack.nc,
+      stack.names.subjects.budgetReserve.build(),
+      {
+        runId,
+        tenant,
+        reservationId,
+        model: 'keel-scripted',
+        inputTokens: 60,
+        outputTokens: 40,
+        limitTokens: 1_000_000,
+      },
+      { timeoutMs: 10_000, schema: ReserveBudgetReply },
+    );
+
+  it('50 concurrent reservations against one tenant-day never grant more than it holds (2 replicas)', async () => {
+    const runs = Array.from({ length: 10 }, () => uuidv7());
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => reserve('capped', runs[i % 10]!, `r-${i}`)),
+    );
+    const granted = replies.filter((r) => r.status === 'granted');
+    expect(granted).toHaveLength(20); // 2,000 tokens / 100 each
+    expect(replies.filter((r) => r.status === 'exhausted')).toHaveLength(30);
+    const day = new Date().toISOString().slice(0, 10);
+    const { rows } = await stack.pool.query<{ type: string; n: number }>(
+      `SELECT type, count(*)::int AS n FROM events WHERE stream_id = $1 GROUP BY type ORDER BY type`,
+      [streamIds.budget(`tenant:capped:${day}`)],
+    );
+    expect(rows).toEqual([
+      { type: 'BudgetReservationDenied', n: 30 },
+      { type: 'BudgetReserved', n: 20 },
+    ]);
+    // Both replicas answered (the queue group shares the requests).
+    for (const name of ['budget-guard', 'budget-guard-2'])
+      expect(stack.services.get(name)!.logs()).toMatch(/service started/);
+  });
+
+  it('a run’s cost budget (priced by model) ends it degraded before it overspends', async () => {
+    const name = scenarios.add('costly', (req) =>
+      toolCallsReply([
+        { name: 'calculator', arguments: { expression: `${req.messages.length} + 1` } },
+      ]),
+    );
+    // Each step reserves ~100+ tokens = ~$0.1; $0.35 allows about three.
+    const run = await submitRun(stack, name, { limits: { maxCostUsd: 0.35 } });
+    const events = await waitForEvent(stack.pool, run.runId);
+    const end = events.at(-1)!;
+    expect(end).toMatchObject({
+      type: 'RunDegraded',
+      data: { reason: { code: 'BUDGET_EXHAUSTED' } },
+    });
+    expect(String((end.data.reason as { message: string }).message)).toMatch(/\$/);
+    const settled = await stack.pool.query<{ cost: string }>(
+      `SELECT coalesce(sum((data->>'costMicros')::bigint), 0)::text AS cost FROM events
+        WHERE stream_id = $1 AND type = 'BudgetSettled'`,
+      [streamIds.budget(run.runId)],
+    );
+    expect(Number(settled.rows[0]!.cost)).toBeLessThanOrEqual(350_000);
+  });
+
+  it('fails closed: with no guard, no model call happens; with the guard back, the run completes', async () => {
+    const name = scenarios.add('guard-down', (req, i) =>
+      req.messages.some((m) => m.role === 'tool')
+        ? finalReply('done')
+        : calculatorScript('6 * 7', 'It is ')(req, i),
+    );
+    const guards = ['budget-guard', 'budget-guard-2'];
+    for (const g of guards) {
+      const h = stack.services.get(g)!;
+      h.kill('SIGKILL');
+      await h.exited;
+    }
+    const run = await submitRun(stack, name);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(requestsOf(model, name)).toHaveLength(0); // no unchecked spending
+    // Nothing was recorded either: RunRequested commits with the first (checked) decision.
+    expect(await streamTypes(stack.pool, streamIds.run(run.runId))).toEqual([]);
+    for (const g of guards) await stack.start('budget-guard', g);
+    const events = await waitForEvent(stack.pool, run.runId);
+    expect(events.at(-1)!.type).toBe('RunCompleted');
+    expect(requestsOf(model, name).length).toBeGreaterThan(0);
+  });
+
+  it('a deadline armed before a guard restart still fires, once, and not early', async () => {
+    const name = scenarios.add('deadline-restart', (req) =>
+      req.messages.some((m) => m.role === 'tool')
+        ? finalReply('late')
+        : toolCallsReply([{ name: 'sleep', arguments: { ms: 6000 } }]),
+    );
+    const run = await submitRun(stack, name, { tools: ['sleep'], limits: { deadlineMs: 2500 } });
+    await waitForEvent(stack.pool, run.runId, 'ToolCallRequested');
+    for (const g of ['budget-guard', 'budget-guard-2']) {
+      const h = stack.services.get(g)!;
+      h.kill('SIGKILL');
+      await h.exited;
+    }
+    await new Promise((r) => setTimeout(r, 800));
+    for (const g of ['budget-guard', 'budget-guard-2']) await stack.start('budget-guard', g);
+    const events = await waitForEvent(stack.pool, run.runId);
+    expect(events.at(-1)!.type).toBe('RunTimedOut');
+    const fired = await stack.pool.query<{ data: { deadlineAt: string; firedAt: string } }>(
+      `SELECT data FROM events WHERE stream_id = $1 AND type = 'RunDeadlineExceeded'`,
+      [streamIds.budget(run.runId)],
+    );
+    expect(fired.rows).toHaveLength(1);
+    const late =
+      Date.parse(fired.rows[0]!.data.firedAt) - Date.parse(fired.rows[0]!.data.deadlineAt);
+    expect(late).toBeGreaterThanOrEqual(0);
+    process.stdout.write(
+      `deadline fired ${late} ms after it passed (guards restarted meanwhile)\n`,
+    );
+  });
+
+  it('the kill switch pauses a tenant’s runs before their next model call and resumes them on release', async () => {
+    const control = (subject: string, payload: Record<string, unknown>) =>
+      requestJson(stack.nc, subject, payload, { timeoutMs: 5_000, schema: SpendingControlReply });
+    const name = scenarios.add('halted', (req) =>
+      req.messages.some((m) => m.role === 'tool')
+        ? finalReply('resumed')
+        : toolCallsReply([{ name: 'calculator', arguments: { expression: '1 + 1' } }]),
+    );
+    await expect(
+      control(stack.names.subjects.budgetHalt.build(), {
+        scope: 'acme',
+        reason: 'runaway spend investigation',
+        requestedBy: 'ops',
+      }),
+    ).resolves.toMatchObject({ status: 'accepted', halted: [{ scope: 'acme' }] });
+    const run = await submitRun(stack, name);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(requestsOf(model, name)).toHaveLength(0);
+    // Another tenant is not affected.
+    const other = await submitRun(stack, name, { tenant: 'globex' });
+    expect((await waitForEvent(stack.pool, other.runId)).at(-1)!.type).toBe('RunCompleted');
+    await control(stack.names.subjects.budgetRelease.build(), {
+      scope: 'acme',
+      requestedBy: 'ops',
+    });
+    const events = await waitFor(
+      async () => {
+        const e = await waitForEvent(stack.pool, run.runId, undefined, 30_000);
+        return e.at(-1)!.type === 'RunCompleted' ? e : undefined;
+      },
+      { timeoutMs: 40_000, description: 'the halted run to resume and complete' },
+    );
+    expect(typesOf(events).filter((t) => t === 'ModelDecisionRecorded')).toHaveLength(2);
+  });
+});
