@@ -88,6 +88,7 @@ describe('evolveRun / foldRun', () => {
           step: 1,
           decision: finalDecision('a'),
           usage: usage(100, 20),
+          model: 'gpt-test',
           stepUsage: usage(150, 25),
         },
       ]);
