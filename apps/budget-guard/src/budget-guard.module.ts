@@ -41,7 +41,6 @@ const CONFIG = Symbol('BUDGET_GUARD_CONFIG');
  */
 class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
   private sweeper: DeadlineSweeper | undefined;
-  private halts: SpendingHalts | undefined;
 
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
@@ -53,18 +52,13 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   async onModuleDestroy(): Promise<void> {
-    this.halts?.stop();
     await this.sweeper?.stop();
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  onApplicationBootstrap(): void {
     const { pool, names, config } = this;
     const publisher = new FastPublisher(this.js, names);
-    const halts = (this.halts = new SpendingHalts(
-      pool,
-      this.log.child({ component: 'kill-switch' }),
-    ));
-    await halts.start();
+    const halts = new SpendingHalts(pool, this.log.child({ component: 'kill-switch' }));
     this.sweeper = new DeadlineSweeper(
       pool,
       publisher,

@@ -72,7 +72,7 @@ export async function reserve(
   deps: BudgetDeps,
   req: ReserveBudgetRequest,
 ): Promise<ReserveBudgetReply> {
-  const halt = deps.halts.haltFor(req.tenant);
+  const halt = await deps.halts.haltFor(req.tenant);
   if (halt) return { status: 'halted', reason: halt.reason, since: halt.since };
   const { config } = deps;
   const amount = {

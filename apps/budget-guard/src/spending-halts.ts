@@ -9,41 +9,25 @@ export interface Halt {
 
 /**
  * The kill switch. Halts live in PostgreSQL (`spending_halts`), so every guard
- * replica honours them: each re-reads the table every `refreshMs`, and the
- * replica that takes a command applies it at once. A halted reservation is
+ * replica honours them from the next reservation on. A halted reservation is
  * answered `halted`; the planner then waits and asks again, so runs pause
  * before their next model call (never inside a step) and resume on release.
  */
 export class SpendingHalts {
-  private halts = new Map<string, Halt>();
-  private timer: NodeJS.Timeout | undefined;
-
   constructor(
     private readonly pool: Pool,
     private readonly log: Logger,
-    private readonly refreshMs = 1000,
   ) {}
 
-  async start(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch((err: unknown) =>
-        this.log.warn(
-          { err: String(err) },
-          'could not refresh spending halts; keeping the last known',
-        ),
-      );
-    }, this.refreshMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  /** The halt that applies to a tenant: its own, or the global one. */
-  haltFor(tenant: string): Halt | undefined {
-    return this.halts.get(tenant) ?? this.halts.get('*');
+  /** The halt that applies to a tenant: its own, or the global one (one indexed read). */
+  async haltFor(tenant: string): Promise<Halt | undefined> {
+    const { rows } = await this.pool.query<{ reason: string; since: Date }>(
+      `SELECT reason, since FROM spending_halts WHERE scope = $1 OR scope = '*'
+        ORDER BY scope = '*' LIMIT 1`,
+      [tenant],
+    );
+    const r = rows[0];
+    return r ? { reason: r.reason, since: r.since.toISOString() } : undefined;
   }
 
   async halt(scope: string, reason: string, by: string): Promise<SpendingControlReply> {
@@ -63,19 +47,12 @@ export class SpendingHalts {
   }
 
   private async accepted(): Promise<SpendingControlReply> {
-    await this.refresh();
+    const { rows } = await this.pool.query<{ scope: string; reason: string; since: Date }>(
+      'SELECT scope, reason, since FROM spending_halts ORDER BY scope',
+    );
     return {
       status: 'accepted',
-      halted: [...this.halts].map(([scope, h]) => ({ scope, ...h })),
+      halted: rows.map((r) => ({ scope: r.scope, reason: r.reason, since: r.since.toISOString() })),
     };
-  }
-
-  private async refresh(): Promise<void> {
-    const { rows } = await this.pool.query<{ scope: string; reason: string; since: Date }>(
-      'SELECT scope, reason, since FROM spending_halts',
-    );
-    this.halts = new Map(
-      rows.map((r) => [r.scope, { reason: r.reason, since: r.since.toISOString() }]),
-    );
   }
 }
