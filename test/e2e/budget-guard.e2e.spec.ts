@@ -9,6 +9,7 @@ import {
   type ScriptedModel,
 } from '@keel/testing';
 import { requestsOf, Scenarios, submitRun, typesOf, waitForEvent } from '../support/scenarios';
+import { freePort } from '../support/free-port';
 import { startStack, streamTypes, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
@@ -23,10 +24,14 @@ describe('budget guard', () => {
   const scenarios = new Scenarios();
   let model: ScriptedModel;
   let stack: KeelStack;
+  const metricsPorts: number[] = [];
 
   beforeAll(async () => {
     model = await startScriptedModel(scenarios.script);
+    metricsPorts.push(await freePort(), await freePort());
     stack = await startStack({
+      serviceEnv: (service): Record<string, string> =>
+        service === 'budget-guard' ? { KEEL_METRICS_PORT: String(metricsPorts[0]) } : {},
       modelBaseUrl: model.baseUrl,
       env: {
         KEEL_REVIEW_ENABLED: 'false',
@@ -39,13 +44,23 @@ describe('budget guard', () => {
         KEEL_BUDGET_TIMEOUT_MS: '500',
       },
     });
-    await stack.start('budget-guard', 'budget-guard-2');
+    await stack.start('budget-guard', 'budget-guard-2', {
+      KEEL_METRICS_PORT: String(metricsPorts[1]),
+    });
   });
 
   afterAll(async () => {
     await stack?.stop();
     await model?.close();
   });
+
+  /** Each replica keeps its own metrics port across restarts. */
+  const restartGuard = (name: string) =>
+    stack.start(
+      'budget-guard',
+      name,
+      name === 'budget-guard-2' ? { KEEL_METRICS_PORT: String(metricsPorts[1]) } : {},
+    );
 
   const reserve = (tenant: string, runId: string, reservationId: string) =>
     requestJson(
@@ -80,9 +95,16 @@ describe('budget guard', () => {
       { type: 'BudgetReservationDenied', n: 30 },
       { type: 'BudgetReserved', n: 20 },
     ]);
-    // Both replicas answered (the queue group shares the requests).
-    for (const name of ['budget-guard', 'budget-guard-2'])
-      expect(stack.services.get(name)!.logs()).toMatch(/service started/);
+    // The answers are counted per tenant and outcome for Prometheus, across both replicas.
+    let exhausted = 0;
+    for (const port of metricsPorts) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      for (const m of text.matchAll(
+        /keel_budget_reservations_total\{[^}]*tenant="capped"[^}]*outcome="exhausted"[^}]*\} (\d+)/g,
+      ))
+        exhausted += Number(m[1]);
+    }
+    expect(exhausted).toBe(30);
   });
 
   it('a run’s cost budget (priced by model) ends it degraded before it overspends', async () => {
@@ -125,7 +147,7 @@ describe('budget guard', () => {
     expect(requestsOf(model, name)).toHaveLength(0); // no unchecked spending
     // Nothing was recorded either: RunRequested commits with the first (checked) decision.
     expect(await streamTypes(stack.pool, streamIds.run(run.runId))).toEqual([]);
-    for (const g of guards) await stack.start('budget-guard', g);
+    for (const g of guards) await restartGuard(g);
     const events = await waitForEvent(stack.pool, run.runId);
     expect(events.at(-1)!.type).toBe('RunCompleted');
     expect(requestsOf(model, name).length).toBeGreaterThan(0);
@@ -145,7 +167,7 @@ describe('budget guard', () => {
       await h.exited;
     }
     await new Promise((r) => setTimeout(r, 800));
-    for (const g of ['budget-guard', 'budget-guard-2']) await stack.start('budget-guard', g);
+    for (const g of ['budget-guard', 'budget-guard-2']) await restartGuard(g);
     const events = await waitForEvent(stack.pool, run.runId);
     expect(events.at(-1)!.type).toBe('RunTimedOut');
     const fired = await stack.pool.query<{ data: { deadlineAt: string; firedAt: string } }>(

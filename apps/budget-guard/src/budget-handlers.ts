@@ -27,6 +27,7 @@ import {
   type FastPublisher,
 } from '@keel/runtime';
 import { tenantDailyLimits, type BudgetGuardConfig } from './config';
+import { countReservation, countSpend } from './budget-metrics';
 import type { SpendingHalts } from './spending-halts';
 
 export const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = {
@@ -73,7 +74,10 @@ export async function reserve(
   req: ReserveBudgetRequest,
 ): Promise<ReserveBudgetReply> {
   const halt = await deps.halts.haltFor(req.tenant);
-  if (halt) return { status: 'halted', reason: halt.reason, since: halt.since };
+  if (halt) {
+    countReservation(req.tenant, 'halted');
+    return { status: 'halted', reason: halt.reason, since: halt.since };
+  }
   const { config } = deps;
   const amount = {
     tokens: req.inputTokens + req.outputTokens,
@@ -113,7 +117,7 @@ export async function reserve(
       maxAttempts: 20,
     });
     deps.publisher.publish(records);
-    return reply(result);
+    return reply(req, result, records, settleCost);
   }
 
   const day = today();
@@ -169,10 +173,24 @@ export async function reserve(
   });
   deps.cache.delete(streamIds.budget(req.runId));
   deps.publisher.publish(records);
-  return reply(outcome);
+  return reply(req, outcome, records, settleCost);
 }
 
-function reply(o: ReturnType<typeof decideReserve>['outcome']): ReserveBudgetReply {
+/** The answer, counted: the outcome, and the previous step's spend if this request settled it. */
+function reply(
+  req: ReserveBudgetRequest,
+  o: ReturnType<typeof decideReserve>['outcome'],
+  records: readonly RecordedEvent[],
+  settleCost: number,
+): ReserveBudgetReply {
+  countReservation(
+    req.tenant,
+    o.status === 'exhausted' ? 'exhausted' : o.warning ? 'warning' : 'granted',
+  );
+  const settledNow = records.some(
+    (r) => r.type === 'BudgetSettled' && r.streamId === streamIds.budget(req.runId),
+  );
+  if (req.settle && settledNow) countSpend(req.tenant, req.settle.usage, settleCost);
   const committed = {
     committedTokens: o.committed.tokens,
     committedCostUsd: usd(o.committed.costMicros),
