@@ -1,19 +1,6 @@
 import { z } from 'zod';
 import { PriceTable } from '@keel/budget-domain';
-import { BaseConfig } from '@keel/runtime';
-
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+import { BaseConfig, jsonEnv } from '@keel/runtime';
 
 const TenantBudget = z
   .object({
@@ -24,12 +11,12 @@ const TenantBudget = z
 
 export const BudgetGuardConfig = BaseConfig.extend({
   /** Model → USD per million input/output tokens (`"*"` for any other model). Default: all free. */
-  KEEL_MODEL_PRICES: json(PriceTable).default({}),
+  KEEL_MODEL_PRICES: jsonEnv(PriceTable).default({}),
   /** Daily limits every tenant gets (unset: none). */
   KEEL_TENANT_DAILY_TOKENS: z.coerce.number().int().min(1).optional(),
   KEEL_TENANT_DAILY_COST_USD: z.coerce.number().min(0).optional(),
   /** Per-tenant daily limits: `{"acme": {"dailyTokens": 1000000, "dailyCostUsd": 50}}`. */
-  KEEL_TENANT_BUDGETS: json(z.record(z.string(), TenantBudget)).default({}),
+  KEEL_TENANT_BUDGETS: jsonEnv(z.record(z.string(), TenantBudget)).default({}),
   /** Share of a limit at which grants carry a warning (the planner then synthesizes). */
   KEEL_BUDGET_WARNING_RATIO: z.coerce.number().gt(0).max(1).default(0.8),
   /** How often the deadline sweeper looks for due timers. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BaseConfig } from '@keel/runtime';
+import { BaseConfig, jsonEnv } from '@keel/runtime';
 
 const csv = z
   .string()
@@ -58,19 +58,6 @@ export const ModelMap = z
   });
 export type ModelMap = z.infer<typeof ModelMap>;
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
-
 /** The planner's settings (env). Model keys are read here and never logged. */
 export const PlannerConfig = BaseConfig.extend({
   /** OpenAI-compatible base URL, e.g. https://api.openai.com/v1 or a vLLM/Ollama server. */
@@ -80,7 +67,7 @@ export const PlannerConfig = BaseConfig.extend({
   KEEL_MODEL_API_KEY: z.string().default('not-needed'),
   KEEL_MODEL_NAME: z.string().default('keel-scripted'),
   KEEL_MODEL_TOOL_MODE: z.enum(['native', 'json']).default('native'),
-  KEEL_MODELS: json(ModelMap).optional(),
+  KEEL_MODELS: jsonEnv(ModelMap).optional(),
   KEEL_MODEL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   /** Upper bound on a decision's output tokens; also part of the budget reservation. */
   KEEL_MODEL_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(16).default(1024),

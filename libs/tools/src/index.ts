@@ -1,5 +1,6 @@
 export * from './tool-definition';
 export * from './queryable';
+export * from './canonical-json';
 export * from './registry';
 export * from './builtin';
 export * from './mcp';
