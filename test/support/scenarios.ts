@@ -9,9 +9,9 @@ import {
 } from '@keel/contracts';
 import { requestJson } from '@keel/messaging';
 import {
+  messageText,
   waitFor,
   type ChatCompletionRequest,
-  type ChatMessage,
   type ModelScript,
   type RecordedRequest,
   type ScriptedModel,
@@ -138,11 +138,8 @@ export function command(
   return requestJson(stack.nc, subject, payload, { timeoutMs: 10_000, schema: RunCommandReply });
 }
 
-/** A message's text: its string content, or its text parts joined. */
-export function textOf(m: ChatMessage | undefined): string {
-  if (typeof m?.content === 'string') return m.content;
-  return (m?.content ?? []).map((p) => p.text ?? '').join('');
-}
+/** A message's text (the scripted model's own reading of it). */
+export const textOf = messageText;
 
 /** Events of every stream of `category` (e.g. `toolcall`, `compensation`) that belong to the run. */
 export async function eventsOfRun(

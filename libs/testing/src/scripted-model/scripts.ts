@@ -76,7 +76,9 @@ export function calculatorScript(expression: string, answerPrefix: string): Mode
   };
 }
 
-function messageText(message: ChatMessage): string {
+/** A chat message's text: its string content, or its text parts joined (none: ''). */
+export function messageText(message: ChatMessage | undefined): string {
+  if (!message) return '';
   if (typeof message.content === 'string') return message.content;
   return (message.content ?? []).map((p) => p.text ?? '').join('');
 }
