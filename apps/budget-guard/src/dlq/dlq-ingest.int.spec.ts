@@ -90,7 +90,9 @@ describe('DLQ ingestion', () => {
     waitFor(
       async () => {
         const all = await listDlqEntries(pool, { status: 'all', consumer, limit: 100 });
-        return all.length >= n ? all.reverse() : undefined;
+        // In DLQ stream order: the ingestion consumer handles entries concurrently, so row ids
+        // need not follow it.
+        return all.length >= n ? all.sort((a, b) => a.dlqStreamSeq - b.dlqStreamSeq) : undefined;
       },
       { timeoutMs: 15_000, description: `${n} dead_letters rows of ${consumer}` },
     );
