@@ -53,5 +53,14 @@ module.exports = {
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       slowTestThreshold: 60,
     },
+    {
+      // Fault-injection suite (docs/reliability.md). `npm test` runs its short form;
+      // `npm run test:chaos` runs it in full (KEEL_CHAOS=full).
+      ...common,
+      displayName: 'chaos',
+      testMatch: ['<rootDir>/test/chaos/**/*.chaos.spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      slowTestThreshold: 120,
+    },
   ],
 };
