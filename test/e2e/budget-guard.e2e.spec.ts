@@ -28,10 +28,14 @@ describe('budget guard', () => {
 
   beforeAll(async () => {
     model = await startScriptedModel(scenarios.script);
-    metricsPorts.push(await freePort(), await freePort());
+    metricsPorts.push(await freePort(), await freePort(), await freePort());
     stack = await startStack({
       serviceEnv: (service): Record<string, string> =>
-        service === 'budget-guard' ? { KEEL_METRICS_PORT: String(metricsPorts[0]) } : {},
+        service === 'budget-guard'
+          ? { KEEL_METRICS_PORT: String(metricsPorts[0]) }
+          : service === 'planner'
+            ? { KEEL_METRICS_PORT: String(metricsPorts[2]) }
+            : {},
       modelBaseUrl: model.baseUrl,
       env: {
         KEEL_REVIEW_ENABLED: 'false',
@@ -130,6 +134,23 @@ describe('budget guard', () => {
     expect(Number(settled.rows[0]!.cost)).toBeLessThanOrEqual(350_000);
   });
 
+  it('a run’s output-token ceiling is enforced at reservation: no call that could pass it is made', async () => {
+    const name = scenarios.add('terse', () => finalReply('never asked'));
+    // Each call reserves the output cap (100 tokens here); the run allows 50 output tokens.
+    const run = await submitRun(stack, name, {
+      limits: { maxTokens: 100_000, maxOutputTokens: 50 },
+    });
+    const end = (await waitForEvent(stack.pool, run.runId)).at(-1)!;
+    expect(end.type).toMatch(/RunDegraded|RunFailed/);
+    expect(JSON.stringify(end.data)).toMatch(
+      /BUDGET_EXHAUSTED.*100 output tokens would commit 100 of the run's 50/,
+    );
+    expect(requestsOf(model, name)).toHaveLength(0);
+    expect(await streamTypes(stack.pool, streamIds.budget(run.runId))).toEqual([
+      'BudgetReservationDenied',
+    ]);
+  });
+
   it('fails closed: with no guard, no model call happens; with the guard back, the run completes', async () => {
     const name = scenarios.add('guard-down', (req, i) =>
       req.messages.some((m) => m.role === 'tool')
@@ -199,7 +220,24 @@ describe('budget guard', () => {
       }),
     ).resolves.toMatchObject({ status: 'accepted', halted: [{ scope: 'acme' }] });
     const run = await submitRun(stack, name);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The guard records the run as paused; the planner acks instead of waiting in a
+    // redelivery loop, so a long halt never uses up the message's deliveries.
+    await waitFor(
+      async () =>
+        (await stack.pool.query('SELECT 1 FROM paused_runs WHERE run_id = $1', [run.runId]))
+          .rowCount === 1,
+      { timeoutMs: 20_000, description: 'the run to be recorded as paused' },
+    );
+    await waitFor(
+      async () =>
+        (
+          await stack.jsm.consumers.info(
+            stack.names.streams.ingress,
+            stack.names.consumers.plannerIngress,
+          )
+        ).num_ack_pending === 0,
+      { timeoutMs: 10_000, description: 'the paused run’s request to be acked' },
+    );
     expect(requestsOf(model, name)).toHaveLength(0);
     // Another tenant is not affected.
     const other = await submitRun(stack, name, { tenant: 'globex' });
@@ -216,5 +254,14 @@ describe('budget guard', () => {
       { timeoutMs: 40_000, description: 'the halted run to resume and complete' },
     );
     expect(typesOf(events).filter((t) => t === 'ModelDecisionRecorded')).toHaveLength(2);
+    expect(await streamTypes(stack.pool, streamIds.budget(run.runId))).toContain('SpendingResumed');
+    const { rowCount } = await stack.pool.query('SELECT 1 FROM paused_runs WHERE run_id = $1', [
+      run.runId,
+    ]);
+    expect(rowCount).toBe(0);
+    // Per-tenant run metrics from the planner: steps and endings.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPorts[2]}/metrics`)).text();
+    expect(metrics).toMatch(/keel_run_steps_total\{tenant="acme"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/keel_run_ended_total\{tenant="acme",status="completed"[^}]*\} [1-9]/);
   });
 });

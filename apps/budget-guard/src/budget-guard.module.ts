@@ -27,12 +27,11 @@ import {
 } from '@keel/runtime';
 import type { BudgetState } from '@keel/budget-domain';
 import { reserve, settle } from './budget-handlers';
-import type { BudgetGuardConfig } from './config';
+import { BUDGET_GUARD_CONFIG, type BudgetGuardConfig } from './config';
+import { FleetBreakers } from './breakers/fleet-breakers';
 import { DeadlineSweeper } from './deadline-sweeper';
 import { DlqIngestion } from './dlq/dlq-ingestion';
 import { SpendingHalts } from './spending-halts';
-
-const CONFIG = Symbol('BUDGET_GUARD_CONFIG');
 
 /**
  * Answers reserve/settle requests in a queue group, so replicas share them.
@@ -48,7 +47,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
-    @Inject(CONFIG) private readonly config: BudgetGuardConfig,
+    @Inject(BUDGET_GUARD_CONFIG) private readonly config: BudgetGuardConfig,
   ) {}
 
   async onModuleDestroy(): Promise<void> {
@@ -58,7 +57,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     const { pool, names, config } = this;
     const publisher = new FastPublisher(this.js, names);
-    const halts = new SpendingHalts(pool, this.log.child({ component: 'kill-switch' }));
+    const halts = new SpendingHalts(pool, this.log.child({ component: 'kill-switch' }), publisher);
     this.sweeper = new DeadlineSweeper(
       pool,
       publisher,
@@ -107,7 +106,12 @@ export class BudgetGuardModule {
     return {
       module: BudgetGuardModule,
       imports: keelServiceModules({ config, serviceName: 'budget-guard', logger }),
-      providers: [{ provide: CONFIG, useValue: config }, BudgetResponders, DlqIngestion],
+      providers: [
+        { provide: BUDGET_GUARD_CONFIG, useValue: config },
+        BudgetResponders,
+        DlqIngestion,
+        FleetBreakers,
+      ],
     };
   }
 }

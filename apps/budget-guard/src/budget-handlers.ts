@@ -73,7 +73,8 @@ export async function reserve(
   deps: BudgetDeps,
   req: ReserveBudgetRequest,
 ): Promise<ReserveBudgetReply> {
-  const halt = await deps.halts.haltFor(req.tenant);
+  const halt =
+    (await deps.halts.haltFor(req.tenant)) && (await deps.halts.pause(req.runId, req.tenant));
   if (halt) {
     countReservation(req.tenant, 'halted');
     return { status: 'halted', reason: halt.reason, since: halt.since };
@@ -81,6 +82,8 @@ export async function reserve(
   const { config } = deps;
   const amount = {
     tokens: req.inputTokens + req.outputTokens,
+    inputTokens: req.inputTokens,
+    outputTokens: req.outputTokens,
     costMicros: costMicros(config.KEEL_MODEL_PRICES, req.model, req),
   };
   const settleCost = req.settle
@@ -95,6 +98,8 @@ export async function reserve(
     limits: {
       tokens: req.limitTokens,
       costMicros: req.limitCostUsd === undefined ? null : Math.round(req.limitCostUsd * 1_000_000),
+      inputTokens: req.limitInputTokens ?? null,
+      outputTokens: req.limitOutputTokens ?? null,
     },
     warningRatio: config.KEEL_BUDGET_WARNING_RATIO,
   };

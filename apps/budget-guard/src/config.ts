@@ -21,8 +21,17 @@ export const BudgetGuardConfig = BaseConfig.extend({
   KEEL_BUDGET_WARNING_RATIO: z.coerce.number().gt(0).max(1).default(0.8),
   /** How often the deadline sweeper looks for due timers. */
   KEEL_DEADLINE_SWEEP_MS: z.coerce.number().int().min(50).max(10_000).default(250),
+  /** Consecutive transient failures, fleet-wide, that open a dependency's fleet breaker. */
+  KEEL_FLEET_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
+  /** How long a fleet breaker stays open before replicas may probe. */
+  KEEL_FLEET_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+  /** How often the guard moves cooled-down breakers to half-open and re-syncs the KV bucket. */
+  KEEL_FLEET_BREAKER_SWEEP_MS: z.coerce.number().int().min(50).max(10_000).default(500),
 });
 export type BudgetGuardConfig = z.infer<typeof BudgetGuardConfig>;
+
+/** Nest token of the parsed config. */
+export const BUDGET_GUARD_CONFIG = Symbol('BUDGET_GUARD_CONFIG');
 
 /** A tenant's daily limits in micro-dollars, or null when it has none. */
 export function tenantDailyLimits(c: BudgetGuardConfig, tenant: string) {

@@ -1,33 +1,61 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
-import type { SpendingControlReply } from '@keel/contracts';
+import { streamIds, type BudgetEvent, type SpendingControlReply } from '@keel/contracts';
+import { appendToStream, readStream, withTransaction, type RecordedEvent } from '@keel/event-store';
+import { newEventMetadata, type FastPublisher } from '@keel/runtime';
 
 export interface Halt {
   readonly reason: string;
   readonly since: string;
 }
 
+const HALT_FOR = `SELECT scope, reason, since FROM spending_halts WHERE scope = $1 OR scope = '*'
+                   ORDER BY scope = '*' LIMIT 1`;
+
 /**
  * The kill switch. Halts live in PostgreSQL (`spending_halts`), so every guard
  * replica honours them from the next reservation on. A halted reservation is
- * answered `halted`; the planner then waits and asks again, so runs pause
- * before their next model call (never inside a step) and resume on release.
+ * answered `halted` and its run recorded in `paused_runs`: the planner stops
+ * before the model call (never inside a step) and acks — nothing waits in a
+ * redelivery loop, so a halt may last hours. Releasing a scope appends
+ * `SpendingResumed` to the budget stream of each run it paused, in the same
+ * transaction as the release; the planner drives those runs on.
  */
 export class SpendingHalts {
   constructor(
     private readonly pool: Pool,
     private readonly log: Logger,
+    private readonly publisher: FastPublisher,
   ) {}
 
   /** The halt that applies to a tenant: its own, or the global one (one indexed read). */
   async haltFor(tenant: string): Promise<Halt | undefined> {
-    const { rows } = await this.pool.query<{ reason: string; since: Date }>(
-      `SELECT reason, since FROM spending_halts WHERE scope = $1 OR scope = '*'
-        ORDER BY scope = '*' LIMIT 1`,
-      [tenant],
-    );
+    const { rows } = await this.pool.query<{ reason: string; since: Date }>(HALT_FOR, [tenant]);
     const r = rows[0];
     return r ? { reason: r.reason, since: r.since.toISOString() } : undefined;
+  }
+
+  /**
+   * Record the run as paused by the halt that applies, if one still does. The
+   * halt's row is read `FOR SHARE`, so a concurrent release waits for this
+   * commit and then resumes the run: a run can never be paused by a halt
+   * that was released before it was recorded.
+   */
+  async pause(runId: string, tenant: string): Promise<Halt | undefined> {
+    return withTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ scope: string; reason: string; since: Date }>(
+        `${HALT_FOR} FOR SHARE`,
+        [tenant],
+      );
+      const r = rows[0];
+      if (!r) return undefined;
+      await c.query(
+        `INSERT INTO paused_runs (run_id, tenant, scope) VALUES ($1, $2, $3)
+         ON CONFLICT (run_id) DO UPDATE SET scope = EXCLUDED.scope`,
+        [runId, tenant, r.scope],
+      );
+      return { reason: r.reason, since: r.since.toISOString() };
+    });
   }
 
   async halt(scope: string, reason: string, by: string): Promise<SpendingControlReply> {
@@ -41,8 +69,18 @@ export class SpendingHalts {
   }
 
   async release(scope: string, by: string): Promise<SpendingControlReply> {
-    await this.pool.query('DELETE FROM spending_halts WHERE scope = $1', [scope]);
-    this.log.warn({ scope, by }, 'spending released');
+    const records = await withTransaction(this.pool, async (c) => {
+      await c.query('DELETE FROM spending_halts WHERE scope = $1', [scope]);
+      const { rows } = await c.query<{ run_id: string; tenant: string; paused_at: Date }>(
+        'DELETE FROM paused_runs WHERE scope = $1 RETURNING run_id, tenant, paused_at',
+        [scope],
+      );
+      const written: RecordedEvent[] = [];
+      for (const p of rows) written.push(...(await resume(c, p, scope, by)));
+      return written;
+    });
+    this.publisher.publish(records);
+    this.log.warn({ scope, by, resumed: records.length }, 'spending released');
     return this.accepted();
   }
 
@@ -55,4 +93,28 @@ export class SpendingHalts {
       halted: rows.map((r) => ({ scope: r.scope, reason: r.reason, since: r.since.toISOString() })),
     };
   }
+}
+
+async function resume(
+  c: PoolClient,
+  p: { run_id: string; tenant: string; paused_at: Date },
+  scope: string,
+  by: string,
+): Promise<RecordedEvent[]> {
+  const streamId = streamIds.budget(p.run_id);
+  const existing = await readStream(c, streamId);
+  const event: BudgetEvent = {
+    type: 'SpendingResumed',
+    data: { runId: p.run_id, scope, pausedAt: p.paused_at.toISOString(), resumedBy: by },
+  };
+  const metadata = newEventMetadata({
+    runId: p.run_id,
+    tenant: p.tenant,
+    causationId: `release:${scope}:${Date.now()}`,
+    producer: 'budget-guard',
+  });
+  const res = await appendToStream(c, streamId, existing.at(-1)?.streamVersion ?? 0, [
+    { ...event, metadata },
+  ]);
+  return res.records;
 }

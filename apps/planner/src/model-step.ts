@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
-import type { ErrorInfo, RunEvent, Usage } from '@keel/contracts';
-import { RetryableError } from '@keel/messaging';
+import { MODEL_BREAKER_OPEN, type RunEvent, type Usage } from '@keel/contracts';
 import { retryDecision } from '@keel/resilience';
 import {
   buildTranscript,
-  decideEarlyEnd,
+  decideGrant,
   decideModelDecision,
   decideModelFailure,
   decideOutputRejected,
@@ -27,6 +26,11 @@ export interface StepOutcome {
   readonly events: RunEvent[];
   /** Set when the step failed transiently: nak the delivery for this long, then try again. */
   readonly retryInMs?: number;
+  /**
+   * Spending is halted (the kill switch): no model call was made. The guard
+   * has recorded the run as paused and resumes it (`SpendingResumed`) on release.
+   */
+  readonly paused?: true;
   /** The step's budget reservation and its actual usage so far. */
   readonly reservation?: {
     readonly id: string;
@@ -37,9 +41,6 @@ export interface StepOutcome {
 }
 
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
-
-/** How long a run waits before asking again while spending is halted (the kill switch). */
-const HALTED_RETRY_MS = 10_000;
 
 /**
  * One logical model step: reserve budget (failing closed), pick a model
@@ -77,6 +78,12 @@ export class ModelStep {
       ),
       outputTokens: policy.maxOutputTokens,
       limitTokens: state.limits.maxTokens,
+      ...(state.limits.maxInputTokens !== undefined
+        ? { limitInputTokens: state.limits.maxInputTokens }
+        : {}),
+      ...(state.limits.maxOutputTokens !== undefined
+        ? { limitOutputTokens: state.limits.maxOutputTokens }
+        : {}),
       ...(state.limits.maxCostUsd !== undefined ? { limitCostUsd: state.limits.maxCostUsd } : {}),
       // The first step arms the run's deadline timer in the guard.
       ...(state.step === 0 ? { deadlineAt: state.limits.deadlineAt } : {}),
@@ -91,36 +98,31 @@ export class ModelStep {
         : {}),
     });
     if (grant.status === 'halted') {
-      // The kill switch: no half-done step — ask again later; the run resumes on release.
-      log.warn({ step, since: grant.since }, 'spending halted; the run waits');
-      throw new RetryableError(`spending halted: ${grant.reason}`, {
-        retryAfterMs: HALTED_RETRY_MS,
-      });
+      // The kill switch: no half-done step. The guard recorded the run as paused and
+      // resumes it on release; until then no delivery waits in a redelivery loop.
+      log.warn({ step, since: grant.since }, 'spending halted; the run is paused');
+      return { stepNumber: step, events: [], paused: true };
     }
     const base = {
       stepNumber: step,
       reservation: { id: reservationId, model: plannedModel, usage: () => NO_USAGE },
     };
-    if (grant.status === 'exhausted') {
-      const reason: ErrorInfo = {
-        code: 'BUDGET_EXHAUSTED',
-        message: grant.reason,
-        retryable: false,
-      };
-      return { ...base, events: decideEarlyEnd(state, reason) };
-    }
+    // What the grant means for the run is a pure decision (shared with `keel replay --check`).
+    const granted = decideGrant(
+      state,
+      step,
+      grant.status === 'exhausted'
+        ? {
+            status: 'exhausted',
+            reason: { code: 'BUDGET_EXHAUSTED', message: grant.reason, retryable: false },
+          }
+        : { status: 'granted', warning: grant.status === 'granted' && grant.warning },
+    );
+    if (grant.status === 'exhausted') return { ...base, events: granted };
 
-    const events: RunEvent[] = [];
-    let s = state;
-    if (grant.status === 'granted' && grant.warning && s.status !== 'synthesizing') {
-      const started: RunEvent = {
-        type: 'SynthesisStarted',
-        data: { step, reason: 'budget_warning' },
-      };
-      events.push(started);
-      s = evolveRun(s, started) as ActiveRunState;
-      synthesis = true;
-    }
+    const events: RunEvent[] = [...granted];
+    const s = granted.reduce(evolveRun, state) as ActiveRunState;
+    if (granted.some((e) => e.type === 'SynthesisStarted')) synthesis = true;
     const role = synthesis ? 'synthesis' : 'reasoning';
     const attempt = s.attempts.failures + s.attempts.rejected.length + 1;
     const retryOf = (retryAfterMs?: number) =>
@@ -160,7 +162,7 @@ export class ModelStep {
       return outcome(
         decideModelFailure(s, {
           ...facts,
-          code: 'MODEL_BREAKER_OPEN',
+          code: MODEL_BREAKER_OPEN,
           errorClass: 'transient',
           message: `circuit breaker of provider ${pick.provider} is open`,
           retryAfterMs: pick.retryInMs,

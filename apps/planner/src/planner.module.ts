@@ -1,4 +1,10 @@
-import { Inject, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -14,6 +20,7 @@ import {
   AggregateCache,
   AppendBatcher,
   FastPublisher,
+  FleetBreakerWatch,
   LOGGER,
   NAMES,
   loadMcpTools,
@@ -34,10 +41,12 @@ import { RunDriver } from './run-driver';
 
 const RUN_DRIVER = Symbol('RUN_DRIVER');
 const TOOLS = Symbol('TOOLS');
+const FLEET_BREAKERS = Symbol('FLEET_BREAKERS');
 
 /** Registers the planner's consumers (run requests, tool outcomes, wake-ups) and command servers. */
-class PlannerConsumers implements OnApplicationBootstrap {
+class PlannerConsumers implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
+    @Inject(FLEET_BREAKERS) private readonly fleet: FleetBreakerWatch,
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(RUN_DRIVER) private readonly driver: RunDriver,
@@ -45,8 +54,13 @@ class PlannerConsumers implements OnApplicationBootstrap {
     @Inject(PLANNER_CONFIG) private readonly config: PlannerConfig,
   ) {}
 
+  onModuleDestroy(): void {
+    this.fleet.stop();
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     const { names, driver, config, tools } = this;
+    await this.fleet.start();
     const defaults = {
       maxSteps: config.KEEL_RUN_MAX_STEPS,
       maxToolCalls: config.KEEL_RUN_MAX_TOOL_CALLS,
@@ -77,6 +91,12 @@ class PlannerConsumers implements OnApplicationBootstrap {
       concurrency,
       handler: wakeupHandler({ names, driver }),
     });
+    // The kill switch was released: drive the paused run again.
+    await this.host.start({
+      ...consumers.resumes,
+      concurrency,
+      handler: wakeupHandler({ names, driver }),
+    });
     const commands = runCommandHandlers({ driver, tools });
     this.host.serve({
       subject: names.subjects.runReview.pattern,
@@ -102,6 +122,17 @@ export class PlannerModule {
       providers: [
         { provide: PLANNER_CONFIG, useValue: config },
         {
+          provide: FLEET_BREAKERS,
+          inject: [NATS_CONNECTION, NAMES, LOGGER],
+          useFactory: (nc: NatsConnection, names: KeelNames, log: Logger) =>
+            new FleetBreakerWatch(
+              nc,
+              names,
+              log.child({ component: 'fleet-breakers' }),
+              config.KEEL_NATS_PROVISION,
+            ),
+        },
+        {
           // The planner only offers tools (names, schemas, pools): MCP servers are listed, then closed.
           provide: TOOLS,
           inject: [LOGGER],
@@ -113,7 +144,7 @@ export class PlannerModule {
         },
         {
           provide: RUN_DRIVER,
-          inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER, TOOLS],
+          inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER, TOOLS, FLEET_BREAKERS],
           useFactory: (
             pool: Pool,
             nc: NatsConnection,
@@ -121,6 +152,7 @@ export class PlannerModule {
             names: KeelNames,
             log: Logger,
             tools: ToolRegistry,
+            fleet: FleetBreakerWatch,
           ) => {
             const map = modelMapOf(config);
             return new RunDriver({
@@ -132,6 +164,7 @@ export class PlannerModule {
               tools,
               budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
               router: new ModelRouter(map, {
+                fleet: fleet.view,
                 createClient: (provider, model) =>
                   createModelClient(config, map, provider, model, process.env),
                 breaker: {

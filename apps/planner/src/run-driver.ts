@@ -1,3 +1,4 @@
+import { countCommitted } from './run-metrics';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { streamIds, type RunCommandReply, type RunEvent, type Usage } from '@keel/contracts';
@@ -146,6 +147,7 @@ export class RunDriver {
             retryAfterMs: outcome.retryInMs,
           });
         }
+        if (outcome?.paused) return after;
         if (action.kind !== 'call_model') return after;
       } catch (err) {
         if (!(err instanceof ConcurrencyError) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
@@ -210,6 +212,7 @@ export class RunDriver {
    */
   private afterCommit(after: RunState, events: RunEvent[], outcome: StepOutcome | undefined) {
     if (after.status === 'none') return;
+    countCommitted(after, events);
     const ended = isFinal(after);
     const decided = outcome?.events.some((e) => e.type === 'ModelDecisionRecorded') ?? false;
     const last = after.history.findLast((h) => h.kind === 'decision');

@@ -2,6 +2,7 @@ import { trace } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import {
+  fleetBreakerName,
   deliveryIdFor,
   RelayedEvent,
   streamIds,
@@ -16,7 +17,7 @@ import {
   type Disposition,
   type InboundMessage,
 } from '@keel/messaging';
-import { retryDecision, type BreakerTransition } from '@keel/resilience';
+import { retryDecision, type BreakerTransition, type FleetBreakerView } from '@keel/resilience';
 import { loadAggregate, type AppendBatcher, type FastPublisher } from '@keel/runtime';
 import { KeelAttr, withLogContext } from '@keel/telemetry';
 import { SideEffect, type ToolDefinition, type ToolError, type ToolRegistry } from '@keel/tools';
@@ -40,6 +41,8 @@ export interface ToolCallDeps {
   readonly batcher: AppendBatcher;
   readonly resources: PoolResourceSet;
   readonly breakers: ToolBreakers;
+  /** Fleet-wide breakers published by the budget guard (docs/design/fleet-breakers.md). */
+  readonly fleet: FleetBreakerView;
   readonly lookups: RunLookups;
   /** Retries all tool calls of one run may have together (stops retry storms). */
   readonly runRetryBudget: number;
@@ -164,13 +167,18 @@ export function toolCallHandler(deps: ToolCallDeps) {
           ? def.breakerKey(parsed.data)
           : (def.breakerKey ?? def.name),
       );
-      const check = deps.breakers.observe(() => breaker.check());
+      // The fleet's verdict (every replica's outcomes, via the guard) first, then our own.
+      const fleet = deps.fleet.check(fleetBreakerName.tool(breaker.name));
+      const check = fleet.allowed
+        ? deps.breakers.observe(() => breaker.check())
+        : { value: fleet, transitions: [] };
       const attempt = entry.state.failedAttempts + 1;
       if (!check.value.allowed) {
         // Fail fast: the planner (and the model) learn at once that this dependency is down.
+        const where = fleet.allowed ? '' : ' across the fleet';
         const error = {
           code: 'TOOL_CIRCUIT_OPEN',
-          message: `${breaker.name} is failing; calls are paused for ${Math.ceil(check.value.retryInMs / 1000)} s`,
+          message: `${breaker.name} is failing${where}; calls are paused for ${Math.ceil(check.value.retryInMs / 1000)} s`,
           retryable: true,
         };
         await record([
@@ -200,6 +208,7 @@ export function toolCallHandler(deps: ToolCallDeps) {
                 attempts: attempt,
                 durationMs: result.durationMs,
                 inputHash: hash,
+                breaker: breaker.name,
                 ...(deliveryIds.length > 0 ? { deliveryIds } : {}),
               },
             },
@@ -231,6 +240,7 @@ export function toolCallHandler(deps: ToolCallDeps) {
           error,
           errorClass: err.errorClass,
           retryInMs: decision.retry ? decision.delayMs : null,
+          ...(retryable ? { breaker: breaker.name } : {}),
         },
       };
       const transitions = breakerEvents([...check.transitions, ...failed.transitions]);

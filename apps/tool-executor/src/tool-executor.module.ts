@@ -8,12 +8,13 @@ import {
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM } from '@keel/messaging';
-import type { JetStreamClient } from 'nats';
+import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
+import type { JetStreamClient, NatsConnection } from 'nats';
 import { CapabilityCache } from './capability-cache';
 import {
   AppendBatcher,
   FastPublisher,
+  FleetBreakerWatch,
   keelServiceModules,
   LOGGER,
   NAMES,
@@ -43,6 +44,7 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(JETSTREAM) private readonly js: JetStreamClient,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(REGISTRY) private readonly tools: ToolRegistry,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: ToolExecutorConfig,
@@ -50,8 +52,11 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(MCP) private readonly mcp: McpToolSet,
   ) {}
 
+  private fleet: FleetBreakerWatch | undefined;
+
   /** After the consumers have drained (their hosts stop first). */
   async onApplicationShutdown(): Promise<void> {
+    this.fleet?.stop();
     await this.mcp.close();
     await this.resources.close();
   }
@@ -61,6 +66,13 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     const capabilities = new CapabilityCache(this.pool);
     const publisher = new FastPublisher(this.js, this.names);
     const batcher = new AppendBatcher(this.pool);
+    this.fleet = new FleetBreakerWatch(
+      this.nc,
+      this.names,
+      this.log.child({ component: 'fleet-breakers' }),
+      config.KEEL_NATS_PROVISION,
+    );
+    await this.fleet.start();
     const common = {
       pool: this.pool,
       tools: this.tools,
@@ -72,6 +84,7 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
         failureThreshold: config.KEEL_TOOL_BREAKER_FAILURES,
         coolDownMs: config.KEEL_TOOL_BREAKER_COOLDOWN_MS,
       }),
+      fleet: this.fleet.view,
       lookups: new RunLookups(this.pool),
       runRetryBudget: config.KEEL_RUN_TOOL_RETRY_BUDGET,
       maxRetryAfterMs: config.KEEL_TOOL_MAX_RETRY_AFTER_MS,

@@ -8,7 +8,10 @@ import type { BudgetEvent, Usage } from '@keel/contracts';
  * overspend (reserve before spend). Money is integer micro-dollars.
  */
 export interface Amount {
+  /** Input plus output. */
   readonly tokens: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
   readonly costMicros: number;
 }
 
@@ -31,12 +34,15 @@ export interface Limits {
   /** null: no limit on this dimension. */
   readonly tokens: number | null;
   readonly costMicros: number | null;
+  /** Separate input / output ceilings (a run's, when it has them). */
+  readonly inputTokens?: number | null;
+  readonly outputTokens?: number | null;
 }
 
 export const initialBudgetState = (): BudgetState => ({
   reservations: new Map(),
   denied: new Set(),
-  committed: { tokens: 0, costMicros: 0 },
+  committed: { tokens: 0, inputTokens: 0, outputTokens: 0, costMicros: 0 },
   deadlineFired: false,
 });
 
@@ -45,17 +51,27 @@ export const WARNING_RATIO = 0.8;
 
 const add = (a: Amount, b: Amount): Amount => ({
   tokens: a.tokens + b.tokens,
+  inputTokens: a.inputTokens + b.inputTokens,
+  outputTokens: a.outputTokens + b.outputTokens,
   costMicros: a.costMicros + b.costMicros,
 });
 const sub = (a: Amount, b: Amount): Amount => ({
   tokens: a.tokens - b.tokens,
+  inputTokens: a.inputTokens - b.inputTokens,
+  outputTokens: a.outputTokens - b.outputTokens,
   costMicros: a.costMicros - b.costMicros,
 });
 
 export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetState {
   switch (event.type) {
     case 'BudgetReserved': {
-      const amount = { tokens: event.data.tokens, costMicros: event.data.costMicros };
+      // Reservations recorded before input/output were split count as input.
+      const amount = {
+        tokens: event.data.tokens,
+        inputTokens: event.data.inputTokens ?? event.data.tokens,
+        outputTokens: event.data.outputTokens ?? 0,
+        costMicros: event.data.costMicros,
+      };
       const reservations = new Map(state.reservations);
       const day = event.data.tenantDay;
       reservations.set(event.data.reservationId, { amount, ...(day ? { tenantDay: day } : {}) });
@@ -68,6 +84,8 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
       if (!r || r.settled) return state;
       const actual = {
         tokens: event.data.usage.inputTokens + event.data.usage.outputTokens,
+        inputTokens: event.data.usage.inputTokens,
+        outputTokens: event.data.usage.outputTokens,
         costMicros: event.data.costMicros,
       };
       const reservations = new Map(state.reservations);
@@ -76,6 +94,10 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
     }
     case 'RunDeadlineExceeded':
       return { ...state, deadlineFired: true };
+    case 'FleetBreakerTransitioned':
+    case 'SpendingResumed':
+      // Recorded on the run's timeline; no effect on its ledger.
+      return state;
     default: {
       const unreachable: never = event;
       return unreachable;
@@ -107,6 +129,11 @@ export function fits(state: BudgetState, cmd: ReserveCommand): string | undefine
   if (state.denied.has(cmd.reservationId)) return `${cmd.reservationId} was refused before`;
   if (cmd.limits.tokens !== null && after.tokens > cmd.limits.tokens)
     return `reserving ${cmd.amount.tokens} tokens would commit ${after.tokens} of ${what}'s ${cmd.limits.tokens}`;
+  const { inputTokens: inLimit, outputTokens: outLimit } = cmd.limits;
+  if (inLimit != null && after.inputTokens > inLimit)
+    return `reserving ${cmd.amount.inputTokens} input tokens would commit ${after.inputTokens} of ${what}'s ${inLimit}`;
+  if (outLimit != null && after.outputTokens > outLimit)
+    return `reserving ${cmd.amount.outputTokens} output tokens would commit ${after.outputTokens} of ${what}'s ${outLimit}`;
   if (cmd.limits.costMicros !== null && after.costMicros > cmd.limits.costMicros)
     return `reserving $${usd(cmd.amount.costMicros)} would commit $${usd(after.costMicros)} of ${what}'s $${usd(cmd.limits.costMicros)}`;
   return undefined;
@@ -166,6 +193,8 @@ export function decideReserve(
           scope: cmd.scope,
           reservationId: cmd.reservationId,
           tokens: cmd.amount.tokens,
+          inputTokens: cmd.amount.inputTokens,
+          outputTokens: cmd.amount.outputTokens,
           costMicros: cmd.amount.costMicros,
           limitTokens: cmd.limits.tokens,
           limitCostMicros: cmd.limits.costMicros,

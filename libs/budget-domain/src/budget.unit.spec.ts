@@ -20,7 +20,7 @@ const reserve = (
   tenant: 'acme',
   scope: 'run',
   reservationId,
-  amount: { tokens, costMicros: 0 },
+  amount: { tokens, inputTokens: tokens, outputTokens: 0, costMicros: 0 },
   limits: { tokens: 1000, costMicros: null },
   ...over,
 });
@@ -57,13 +57,40 @@ describe('budget decider', () => {
     };
     const s = decideSettle(fold(a.events), settle);
     const state = fold([...a.events, ...s]);
-    expect(state.committed).toEqual({ tokens: 150, costMicros: 42 });
+    expect(state.committed).toEqual({
+      tokens: 150,
+      inputTokens: 100,
+      outputTokens: 50,
+      costMicros: 42,
+    });
     expect(decideSettle(state, settle)).toEqual([]);
+  });
+
+  it('separate input and output limits each refuse what the combined limit would allow', () => {
+    const amount = { tokens: 300, inputTokens: 100, outputTokens: 200, costMicros: 0 };
+    const granted = decideReserve(
+      initialBudgetState(),
+      reserve('s1', 300, { amount, limits: { tokens: 1000, costMicros: null, outputTokens: 300 } }),
+    );
+    expect(granted.outcome.status).toBe('granted');
+    expect(granted.events[0]!.data).toMatchObject({ inputTokens: 100, outputTokens: 200 });
+    const out = decideReserve(
+      fold(granted.events),
+      reserve('s2', 300, { amount, limits: { tokens: 1000, costMicros: null, outputTokens: 300 } }),
+    );
+    expect(out.outcome.status === 'exhausted' && out.outcome.reason).toMatch(
+      /200 output tokens would commit 400 of the run's 300/,
+    );
+    const input = decideReserve(
+      initialBudgetState(),
+      reserve('s1', 300, { amount, limits: { tokens: 1000, costMicros: null, inputTokens: 50 } }),
+    );
+    expect(input.outcome.status === 'exhausted' && input.outcome.reason).toMatch(/input tokens/);
   });
 
   it('a cost limit refuses what the token limit would allow', () => {
     const cmd = reserve('s1', 10, {
-      amount: { tokens: 10, costMicros: 3_000_000 },
+      amount: { tokens: 10, inputTokens: 10, outputTokens: 0, costMicros: 3_000_000 },
       limits: { tokens: null, costMicros: 2_500_000 },
     });
     const r = decideReserve(initialBudgetState(), cmd);

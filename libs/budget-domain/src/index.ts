@@ -1,2 +1,3 @@
 export * from './budget';
 export * from './prices';
+export * from './fleet-breaker';

@@ -28,6 +28,9 @@ export const ReserveBudgetRequest = z.object({
   outputTokens: z.number().int().min(0),
   /** The run's limits, from its RunRequested event. */
   limitTokens: z.number().int().min(1),
+  /** Separate input / output ceilings of the run, when it has them. */
+  limitInputTokens: z.number().int().min(1).optional(),
+  limitOutputTokens: z.number().int().min(1).optional(),
   limitCostUsd: z.number().min(0).optional(),
   /** The run's deadline: the guard arms a timer for it (idempotent). */
   deadlineAt: z.string().optional(),

@@ -5,6 +5,7 @@ export * from './run-request';
 export * from './budget-messages';
 export * from './run-commands';
 export * from './dead-letter';
+export * from './fleet-breakers';
 export * from './events/define';
 export * from './events/metadata';
 export * from './events/run-events';

@@ -44,9 +44,15 @@ export function keelNames(prefix: string) {
     dlq: `${P}_DLQ`,
   } as const;
 
+  const buckets = {
+    /** Fleet-wide breaker states (NATS KV): written by the budget guard, watched by replicas. */
+    breakers: `${P}_BREAKERS`,
+  } as const;
+
   return {
     prefix,
     streams,
+    buckets,
     subjects: {
       /** Upstream systems publish a RunRequest here; set `Nats-Msg-Id` to the request id. */
       runRequest: {
@@ -103,6 +109,8 @@ export function keelNames(prefix: string) {
       runCancel: { pattern: `${prefix}.cmd.run.cancel`, build: () => `${prefix}.cmd.run.cancel` },
       /** Run events the planner must act on later (a review that asks for a re-plan). */
       runWakeups: { pattern: `${prefix}.evt.run._.HumanReviewDecided.*` },
+      /** Runs paused by the kill switch that may go on (the planner resumes them). */
+      spendingResumed: { pattern: `${prefix}.evt.budget._.SpendingResumed.*` },
       /** Dead letters written by a consumer: the original payload plus the reason. */
       dlq: {
         pattern: `${prefix}.dlq.>`,
@@ -129,6 +137,10 @@ export function keelNames(prefix: string) {
       toolCompensations: (ending: string) => `tool-compensate-${assertToken('ending', ending)}`,
       /** The budget guard's ingestion of the DLQ stream into the `dead_letters` table. */
       dlqIngest: 'budget-guard-dlq',
+      /** The budget guard's health ingestion: one durable per outcome event type (fleet breakers). */
+      breakerHealth: (type: string) => `budget-guard-health-${assertToken('type', type)}`,
+      /** The planner's resumption of runs paused by the kill switch. */
+      plannerResumes: 'planner-resumes',
     },
   };
 }

@@ -25,6 +25,9 @@ export const RunLimits = z
     maxToolCalls: z.number().int().min(0).max(10_000),
     /** Token budget (input + output) for the whole run. */
     maxTokens: z.number().int().min(1).max(100_000_000),
+    /** Separate ceilings on prompt (input) and completion (output) tokens; unset: only maxTokens. */
+    maxInputTokens: z.number().int().min(1).max(100_000_000),
+    maxOutputTokens: z.number().int().min(1).max(100_000_000),
     /** Cost budget in USD for the whole run (priced by the guard's table). */
     maxCostUsd: z.number().min(0).max(1_000_000),
     /** Wall-clock budget from acceptance, in milliseconds. */

@@ -10,3 +10,4 @@ export {
   type CircuitBreakerOptions,
   type CircuitBreakerDeps,
 } from './circuit-breaker';
+export { FleetBreakerView, type FleetCheck, type PublishedBreaker } from './fleet-view';

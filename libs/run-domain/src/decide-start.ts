@@ -34,6 +34,10 @@ export function decideStartRun(
           maxSteps: limits.maxSteps ?? d.maxSteps,
           maxToolCalls: limits.maxToolCalls ?? d.maxToolCalls,
           maxTokens: limits.maxTokens ?? d.maxTokens,
+          ...(limits.maxInputTokens !== undefined ? { maxInputTokens: limits.maxInputTokens } : {}),
+          ...(limits.maxOutputTokens !== undefined
+            ? { maxOutputTokens: limits.maxOutputTokens }
+            : {}),
           ...(limits.maxCostUsd !== undefined ? { maxCostUsd: limits.maxCostUsd } : {}),
           deadlineAt: new Date(
             cmd.now.getTime() + (limits.deadlineMs ?? d.deadlineMs),

@@ -53,13 +53,17 @@ function pastDeadline(state: ActiveRunState, now: Date): NextAction | undefined 
 
 function beforeModelCall(state: ActiveRunState): NextAction {
   const { limits } = state;
-  const used = state.usage.inputTokens + state.usage.outputTokens;
-  if (used >= limits.maxTokens) {
-    const reason = {
-      code: 'TOKEN_LIMIT',
-      message: `token limit ${limits.maxTokens} reached`,
-      retryable: false,
-    };
+  const { inputTokens, outputTokens } = state.usage;
+  const spent =
+    inputTokens + outputTokens >= limits.maxTokens
+      ? `token limit ${limits.maxTokens}`
+      : limits.maxInputTokens !== undefined && inputTokens >= limits.maxInputTokens
+        ? `input token limit ${limits.maxInputTokens}`
+        : limits.maxOutputTokens !== undefined && outputTokens >= limits.maxOutputTokens
+          ? `output token limit ${limits.maxOutputTokens}`
+          : undefined;
+  if (spent) {
+    const reason = { code: 'TOKEN_LIMIT', message: `${spent} reached`, retryable: false };
     return { kind: 'record', events: decideEarlyEnd(state, reason) };
   }
   if (state.step >= limits.maxSteps) {

@@ -236,6 +236,33 @@ describe('nextAction', () => {
     });
   });
 
+  describe('given separate input and output token limits', () => {
+    it('when the output tokens reach theirs, then the run ends degraded though the total is far below', () => {
+      const state = given([
+        runRequested({ maxTokens: 100_000, maxOutputTokens: 100 }),
+        ...toolRound(1, SEARCH, { usage: usage(10, 100) }),
+        ...roundResults(1, SEARCH),
+      ]);
+      const events = recorded(state);
+      expect(events[0]?.type === 'RunDegraded' && events[0].data.reason).toMatchObject({
+        code: 'TOKEN_LIMIT',
+        message: 'output token limit 100 reached',
+      });
+    });
+
+    it('when the input tokens reach theirs, then the run ends too', () => {
+      const state = given([
+        runRequested({ maxTokens: 100_000, maxInputTokens: 500 }),
+        ...toolRound(1, SEARCH, { usage: usage(500, 1) }),
+        ...roundResults(1, SEARCH),
+      ]);
+      expect(recorded(state)[0]).toMatchObject({
+        type: 'RunDegraded',
+        data: { reason: { message: 'input token limit 500 reached' } },
+      });
+    });
+  });
+
   describe('given the token limit (1,000) is reached', () => {
     const limits = { maxTokens: 1000 };
 

@@ -90,6 +90,8 @@ export interface RunCore {
     readonly maxSteps: number;
     readonly maxToolCalls: number;
     readonly maxTokens: number;
+    readonly maxInputTokens?: number;
+    readonly maxOutputTokens?: number;
     readonly maxCostUsd?: number;
     readonly deadlineAt: string;
   };

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { ModelRole } from '@keel/contracts';
-import { CircuitBreaker, type BreakerTransition } from '@keel/resilience';
+import { fleetBreakerName, type ModelRole } from '@keel/contracts';
+import { CircuitBreaker, type BreakerTransition, type FleetBreakerView } from '@keel/resilience';
 import type { ModelMap } from '../config';
 import type { ModelClient, ToolMode } from './model-client';
 
@@ -26,6 +26,8 @@ export interface ModelRouterDeps {
   readonly breaker: { failureThreshold: number; coolDownMs: number };
   readonly log: Logger;
   readonly onBreakerTransition?: (t: BreakerTransition) => void;
+  /** The fleet-wide breakers (KV-watched); a provider open fleet-wide is avoided here too. */
+  readonly fleet?: FleetBreakerView;
 }
 
 /**
@@ -33,6 +35,9 @@ export interface ModelRouterDeps {
  * circuit breaker per provider, shared by every role and model on it, so a
  * failing provider is left alone by all of this replica's runs; while the
  * primary's breaker is open the role's fallback (another provider) answers.
+ * The fleet-wide breaker (the budget guard's verdict from every replica's
+ * outcomes) is asked first: a provider failing elsewhere is skipped here
+ * before this replica has seen a single failure.
  */
 export class ModelRouter {
   private readonly breakers = new Map<string, CircuitBreaker>();
@@ -46,13 +51,25 @@ export class ModelRouter {
   pick(role: ModelRole): ModelPick {
     const spec = this.map.roles[role] ?? this.map.roles.reasoning;
     const primary = this.target(spec.provider, spec.model, spec.toolMode);
-    const first = primary.breaker.check();
+    const first = this.check(spec.provider, primary);
     if (first.allowed) return { ok: true, target: primary, fallback: false };
     if (spec.fallback) {
       const fb = this.target(spec.fallback.provider, spec.fallback.model, spec.fallback.toolMode);
-      if (fb.breaker.check().allowed) return { ok: true, target: fb, fallback: true };
+      if (this.check(spec.fallback.provider, fb).allowed) {
+        return { ok: true, target: fb, fallback: true };
+      }
     }
     return { ok: false, retryInMs: first.retryInMs, provider: spec.provider, model: spec.model };
+  }
+
+  /** The fleet's verdict first, then this replica's own breaker. */
+  private check(
+    provider: string,
+    target: ModelTarget,
+  ): { allowed: true } | { allowed: false; retryInMs: number } {
+    const fleet = this.deps.fleet?.check(fleetBreakerName.model(provider));
+    if (fleet && !fleet.allowed) return fleet;
+    return target.breaker.check();
   }
 
   /** The role's primary model (what a reservation is priced by before the call). */

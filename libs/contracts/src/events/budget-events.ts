@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TenantId } from '../run-request';
+import { BreakerStateName } from '../fleet-breakers';
 import { defineEvent, Usage } from './define';
 
 /**
@@ -32,6 +33,9 @@ export const BudgetReserved = defineEvent(
     scope: BudgetScope,
     reservationId: z.string(),
     tokens: z.number().int().min(0),
+    /** The split of `tokens` (absent on reservations recorded before it was kept). */
+    inputTokens: z.number().int().min(0).optional(),
+    outputTokens: z.number().int().min(0).optional(),
     costMicros: z.number().int().min(0),
     /** Limits in force (null: none). */
     limitTokens: z.number().int().nullable(),
@@ -112,11 +116,45 @@ export const RunDeadlineExceeded = defineEvent(
   z.object({ runId: z.string().uuid(), deadlineAt: z.string(), firedAt: z.string() }),
 );
 
+/**
+ * A fleet-wide breaker changed state (stream `budget:breaker:<name>`), derived
+ * by the guard from outcome events; `runId` is the run whose outcome (or probe
+ * time) caused it, so the transition shows in that run's timeline too.
+ */
+export const FleetBreakerTransitioned = defineEvent(
+  'FleetBreakerTransitioned',
+  1,
+  z.object({
+    runId: z.string().uuid(),
+    breaker: z.string().min(1).max(300),
+    from: BreakerStateName,
+    to: BreakerStateName,
+    reason: z.string().max(500),
+    /** Consecutive failures counted fleet-wide at the transition. */
+    failures: z.number().int().min(0),
+  }),
+);
+
+/** A run paused by the kill switch may go on: the planner resumes it. */
+export const SpendingResumed = defineEvent(
+  'SpendingResumed',
+  1,
+  z.object({
+    runId: z.string().uuid(),
+    /** The halt that paused it: a tenant or `*`. */
+    scope: z.string(),
+    pausedAt: z.string(),
+    resumedBy: z.string().max(200),
+  }),
+);
+
 export const BudgetEvents = [
   BudgetReserved,
   BudgetReservationDenied,
   BudgetSettled,
   RunDeadlineExceeded,
+  FleetBreakerTransitioned,
+  SpendingResumed,
 ] as const;
 
 export const BudgetEvent = z.discriminatedUnion('type', [
@@ -124,5 +162,7 @@ export const BudgetEvent = z.discriminatedUnion('type', [
   BudgetReservationDenied.schema,
   BudgetSettled.schema,
   RunDeadlineExceeded.schema,
+  FleetBreakerTransitioned.schema,
+  SpendingResumed.schema,
 ]);
 export type BudgetEvent = z.infer<typeof BudgetEvent>;

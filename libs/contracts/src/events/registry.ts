@@ -17,14 +17,20 @@ const definitions = new Map<string, EventDefinition>(
   ),
 );
 
+/**
+ * `poison`: the message carrying the event is bad in itself; a consumer
+ * dead-letters it at once instead of retrying (libs/messaging).
+ */
 export class UnknownEventError extends Error {
   override name = 'UnknownEventError';
   readonly code = 'UNKNOWN_EVENT';
+  readonly poison = true;
 }
 
 export class EventSchemaError extends Error {
   override name = 'EventSchemaError';
   readonly code = 'EVENT_SCHEMA_INVALID';
+  readonly poison = true;
   constructor(
     message: string,
     readonly issues: z.core.$ZodIssue[] = [],

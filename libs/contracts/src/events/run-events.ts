@@ -26,6 +26,9 @@ export const RunRequested = defineEvent(
       maxSteps: z.number().int(),
       maxToolCalls: z.number().int(),
       maxTokens: z.number().int(),
+      /** Absent: only `maxTokens` limits the run's tokens. */
+      maxInputTokens: z.number().int().optional(),
+      maxOutputTokens: z.number().int().optional(),
       /** Absent: no cost limit for the run (the tenant's daily limit may still apply). */
       maxCostUsd: z.number().optional(),
       deadlineAt: z.string(),

@@ -27,6 +27,8 @@ export const ToolCallSucceeded = defineEvent(
     inputHash: z.string().optional(),
     /** Served from this earlier call of the run (cacheable read tools): not executed again. */
     cachedFrom: z.string().uuid().optional(),
+    /** The breaker this execution reported a success to (absent when served from the cache). */
+    breaker: z.string().max(300).optional(),
     /** Deliveries the call asked for (external tools), recorded in the same transaction. */
     deliveryIds: z.array(z.string().uuid()).optional(),
   }),
@@ -42,6 +44,8 @@ export const ToolCallAttemptFailed = defineEvent(
     error: ErrorInfo,
     errorClass: ToolErrorClass,
     retryInMs: z.number().int().min(0).nullable(),
+    /** The breaker this failure counted against (retryable failures only). */
+    breaker: z.string().max(300).optional(),
   }),
 );
 
