@@ -73,7 +73,11 @@ describe('least-privilege deployment (infra/nats users, keel provision)', () => 
     });
     stack = await startStack({
       modelBaseUrl: model.baseUrl,
-      env: { KEEL_WEBHOOK_SECRET: webhookSecret },
+      env: {
+        KEEL_WEBHOOK_SECRET: webhookSecret,
+        // The relay's amnesia check runs often, so its reads are checked against the permissions too.
+        KEEL_RELAY_AMNESIA_CHECK_MS: '200',
+      },
       nats: {
         url: nats.url,
         prefix: 'keel',

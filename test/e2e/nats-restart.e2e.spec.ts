@@ -67,14 +67,23 @@ describe('NATS kill -9 and restart under the running services', () => {
     });
     await completed('after-outage');
 
-    const { rows } = await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM events');
-    const committed = Number(rows[0]!.n);
+    // Both counts are read again each time: a run's last settlement may still commit after
+    // RunCompleted. Equal counts mean none missing and none twice (every event has its own id).
+    const counts = async () => {
+      const { rows } = await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM events');
+      const info = await stack.jsm.streams.info(stack.names.streams.events);
+      return { committed: Number(rows[0]!.n), onStream: info.state.messages };
+    };
+    let last = await counts();
     await waitFor(
-      async () =>
-        (await stack.jsm.streams.info(stack.names.streams.events)).state.messages >= committed,
-      { timeoutMs: 30_000, description: `all ${committed} committed events on JetStream` },
-    );
-    const onStream = (await stack.jsm.streams.info(stack.names.streams.events)).state.messages;
-    expect(onStream).toBe(committed); // none missing, none twice
+      async () => {
+        last = await counts();
+        return last.onStream === last.committed;
+      },
+      { timeoutMs: 30_000, description: 'every committed event on JetStream, once' },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+    });
+    expect(last.onStream).toBe(last.committed);
   });
 });

@@ -10,6 +10,8 @@ export const OutboxConfig = BaseConfig.extend({
   KEEL_RELAY_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
   /** Wait this long after a wake-up to batch more events (the relay is off the latency path). */
   KEEL_RELAY_COALESCE_MS: z.coerce.number().int().min(0).max(10_000).default(50),
+  /** How often the relay checks that JetStream still holds what it relayed (0: never). */
+  KEEL_RELAY_AMNESIA_CHECK_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
 
   /** HMAC-SHA256 key of `Keel-Signature` on every webhook. Never logged. */
   KEEL_WEBHOOK_SECRET: z.string().min(16).default(DEFAULT_WEBHOOK_SECRET),

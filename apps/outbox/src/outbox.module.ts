@@ -35,6 +35,7 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: OutboxConfig,
+    @Inject(ConsumerHost) private readonly host: ConsumerHost,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -47,6 +48,8 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
       batchSize: this.config.KEEL_RELAY_BATCH_SIZE,
       pollIntervalMs: this.config.KEEL_RELAY_POLL_MS,
       coalesceMs: this.config.KEEL_RELAY_COALESCE_MS,
+      amnesiaCheckMs: this.config.KEEL_RELAY_AMNESIA_CHECK_MS,
+      ensureTopology: () => this.host.ensureTopology(),
     });
     this.relay.start();
   }

@@ -9,10 +9,11 @@ import {
   loadCheckpoint,
   readAllRaw,
   saveCheckpoint,
+  START_CHECKPOINT,
   type Checkpoint,
   type RawRecordedEvent,
 } from '@keel/event-store';
-import { publishJson } from '@keel/messaging';
+import { faultPoint, publishJson } from '@keel/messaging';
 import { headersForEvent, relayedPayload, subjectForEvent } from '@keel/runtime';
 
 const tracer = trace.getTracer('keel-outbox');
@@ -34,6 +35,14 @@ export interface RelayOptions {
    * path and trades a little delay for far fewer queries and writes.
    */
   readonly coalesceMs: number;
+  /**
+   * How often the leader checks that JetStream still holds the last event it
+   * relayed (NATS amnesia: a server that lost its store or its unsynced
+   * tail). Also checked on every leadership start. 0 disables the check.
+   */
+  readonly amnesiaCheckMs?: number;
+  /** Declares the streams again when the events stream is gone (omit when the relay may not). */
+  readonly ensureTopology?: () => Promise<void>;
 }
 
 /**
@@ -54,6 +63,10 @@ export class Relay {
   private leader: { client: PoolClient; release: () => void } | undefined;
   /** Set by NOTIFY; a notification that arrives mid-batch must not be lost. */
   private notified = false;
+  /** When the leader last confirmed JetStream still holds what it relayed (0: not since leading). */
+  private checkedAt = 0;
+  /** When the events stream this process last saw was created: a new one means it was wiped. */
+  private streamCreated: string | undefined;
 
   constructor(private readonly o: RelayOptions) {}
 
@@ -79,6 +92,14 @@ export class Relay {
         if (!this.leader) {
           await this.sleep(1000);
           continue;
+        }
+        const every = this.o.amnesiaCheckMs ?? 5000;
+        if (every > 0 && Date.now() - this.checkedAt >= every) {
+          // The check gates relaying: publishing on before it succeeds would move the
+          // checkpoint past a loss it has not seen yet. A failure (NATS just back and slow)
+          // drops leadership like a failed batch, and the next leader checks first.
+          await this.detectAmnesia();
+          this.checkedAt = Date.now();
         }
         if (this.o.coalesceMs > 0) await new Promise((r) => setTimeout(r, this.o.coalesceMs));
         this.notified = false;
@@ -115,6 +136,8 @@ export class Relay {
       );
     }
     await Promise.all(chains.values());
+    // Test-only (off by default): die between the PubAcks and the checkpoint write.
+    faultPoint('relay:after-publish', { lastPosition: batch.at(-1)!.globalPosition.toString() });
     await saveCheckpoint(pool, this.checkpointName, checkpointAfter(batch.at(-1)!));
     return batch.length;
   }
@@ -144,6 +167,77 @@ export class Relay {
         }
       }),
     );
+  }
+
+  /**
+   * NATS amnesia: JetStream acknowledged events the relay published, then
+   * lost them (store deleted, unsynced tail lost in a crash). The checkpoint
+   * is then ahead of what the stream holds and nothing would re-send the gap.
+   * Check: the last relayed event (the checkpoint's) must still be on the
+   * stream — the last message on its subject must be it or a later event.
+   * If not, declare the streams again if they are gone, and rewind the
+   * checkpoint to the start of the log: everything is re-published with the
+   * same Nats-Msg-Id (JetStream drops what it still has within its duplicate
+   * window, consumers' inboxes the rest).
+   */
+  private async detectAmnesia(): Promise<void> {
+    const { pool, js, names, log } = this.o;
+    const checkpoint = await loadCheckpoint(pool, this.checkpointName);
+    if (checkpoint.globalPosition === '0') return; // nothing relayed yet
+    const { rows } = await pool.query<{
+      stream_id: string;
+      stream_version: number;
+      type: string;
+      data: unknown;
+      metadata: { correlationId?: unknown; tenant?: unknown };
+      age_ms: string;
+    }>(
+      `SELECT stream_id, stream_version, type, data, metadata,
+              (extract(epoch FROM now() - created_at) * 1000)::bigint::text AS age_ms
+         FROM events WHERE global_position = $1::bigint`,
+      [checkpoint.globalPosition],
+    );
+    const last = rows[0];
+    if (!last) return;
+    const lost = await (async (): Promise<string | undefined> => {
+      const stream = await js.streams.get(names.streams.events).catch((err: unknown) => {
+        if (/not found/i.test((err as Error).message)) return undefined;
+        throw err;
+      });
+      if (!stream) return 'the events stream is gone';
+      const info = await stream.info(true);
+      // Re-created since the last check (its store wiped, then declared again by a service):
+      // caught even when newer events already sit on the new stream.
+      const seen = this.streamCreated;
+      this.streamCreated = info.created;
+      if (seen !== undefined && seen !== info.created) return 'the events stream was re-created';
+      const maxAgeMs = info.config.max_age / 1e6;
+      // Expired by the stream's max age, not lost: nothing to compare against.
+      if (maxAgeMs > 0 && Number(last.age_ms) > maxAgeMs - 3_600_000) return undefined;
+      const subject = subjectForEvent(names, {
+        streamId: last.stream_id,
+        streamVersion: last.stream_version,
+        type: last.type,
+        data: last.data,
+        metadata: last.metadata,
+      });
+      const stored = await stream.getMessage({ last_by_subj: subject }).catch((err: unknown) => {
+        if (/no message found|not found/i.test((err as Error).message)) return undefined;
+        throw err;
+      });
+      if (!stored) return 'the last relayed event is not on the stream';
+      const position = stored.json<{ globalPosition?: string }>().globalPosition ?? '0';
+      return BigInt(position) < BigInt(checkpoint.globalPosition)
+        ? 'the stream ends before the last relayed event'
+        : undefined;
+    })();
+    if (!lost) return;
+    log.warn(
+      { checkpoint: checkpoint.globalPosition, cause: lost },
+      'JetStream lost relayed events (amnesia); re-publishing the log from the start',
+    );
+    if (lost === 'the events stream is gone') await this.o.ensureTopology?.();
+    await saveCheckpoint(pool, this.checkpointName, START_CHECKPOINT);
   }
 
   private async acquireLeadership(): Promise<void> {
@@ -182,6 +276,7 @@ export class Relay {
       });
       await client.query('LISTEN keel_events');
       this.leader = { client, release: () => release(true) };
+      this.checkedAt = 0; // a new leader checks for amnesia first
       this.o.log.info('relay is the leader');
     } catch (err) {
       release(true);

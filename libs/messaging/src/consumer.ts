@@ -12,6 +12,7 @@ import { fullJitterBackoffMs, sleep } from './backoff';
 import { Bulkhead } from './bulkhead';
 import { buildDeadLetter, DeadLetterCode, publishDeadLetter } from './dead-lettering';
 import { describeError, TerminalError } from './errors';
+import { faultPoint } from './fault-hooks';
 import { headersToRecord, MSG_ID_HEADER } from './headers';
 import type { Disposition, InboundMessage, MessageHandler } from './inbound-message';
 import type { MessagingLogger } from './logger';
@@ -45,6 +46,12 @@ export interface StartConsumerOptions {
   drainTimeoutMs?: number;
   /** Send the reason with `+TERM` (needs nats-server ≥ 2.11). Default: detected from the server version. */
   termWithReason?: boolean;
+  /**
+   * Declares the stream and this durable again. Called when the consumer (or
+   * its stream) is not found — e.g. a NATS server that lost its store — so
+   * the loop recovers instead of retrying a missing consumer forever.
+   */
+  redeclare?: () => Promise<unknown>;
 }
 
 export interface ConsumerHandle {
@@ -122,7 +129,15 @@ export function startConsumer(opts: StartConsumerOptions): ConsumerHandle {
     while (!abort.signal.aborted) {
       try {
         if (!consumer) {
-          const c = await js.consumers.get(stream, durable);
+          const c = await js.consumers.get(stream, durable).catch(async (err: unknown) => {
+            if (!opts.redeclare || !/not found/i.test(describeError(err).message)) throw err;
+            logger.warn(
+              { ...base, err: describeError(err) },
+              'consumer missing; declaring it again',
+            );
+            await opts.redeclare();
+            return js.consumers.get(stream, durable);
+          });
           await configure(c);
           consumer = c;
         }
@@ -259,7 +274,7 @@ export function startConsumer(opts: StartConsumerOptions): ConsumerHandle {
       return checkDisposition(result);
     } catch (err) {
       span.recordException(toException(err));
-      if (err instanceof TerminalError) {
+      if (err instanceof TerminalError || isPoison(err)) {
         logger.warn({ ...log, err: describeError(err) }, 'handler rejected message');
         return { kind: 'term', code: err.code, reason: err.message };
       }
@@ -300,6 +315,7 @@ export function startConsumer(opts: StartConsumerOptions): ConsumerHandle {
     const deliveries = m.info.deliveryCount;
     switch (d.kind) {
       case 'ack':
+        faultPoint(`consumer:${durable}:before-ack`, { seq: m.seq }); // test-only, off by default
         trySettle(() => settlement.ack(), log);
         return;
       case 'nak':
@@ -428,4 +444,17 @@ function checkDisposition(d: unknown): Disposition {
 
 function toException(err: unknown): Error | string {
   return err instanceof Error ? err : String(err);
+}
+
+/**
+ * An error that says the message itself is bad, whoever throws it (e.g. the
+ * event registry's `EventSchemaError` for an unknown schema version): no
+ * redelivery can help, so it is dead-lettered at once like a `TerminalError`.
+ */
+function isPoison(err: unknown): err is Error & { code: string } {
+  return (
+    err instanceof Error &&
+    (err as { poison?: unknown }).poison === true &&
+    typeof (err as { code?: unknown }).code === 'string'
+  );
 }

@@ -2,12 +2,14 @@ export * from './errors';
 export * from './logger';
 export * from './connection';
 export * from './topology';
+export * from './breaker-bucket';
 export { publishJson, type PublishJsonOptions, type PublishResult } from './publish';
 export { injectTraceHeaders, extractTraceContext } from './trace-context';
 export { headersToRecord, recordToHeaders, RUN_ID_HEADER, MSG_ID_HEADER } from './headers';
 export * from './inbound-message';
 export { parseJson, ParseErrorCode, summariseIssues } from './parse-json';
 export { startConsumer, type StartConsumerOptions, type ConsumerHandle } from './consumer';
+export { faultPoint } from './fault-hooks';
 export {
   DeadLetterCode,
   buildDeadLetter,

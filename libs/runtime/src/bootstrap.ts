@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { createLogger } from '@keel/telemetry';
 import { parseConfig, type BaseConfig } from './config';
 import { startRuntimeStats } from './runtime-stats';
+import { shutdownOnSignal } from './shutdown-on-signal';
 
 /** Routes Nest's own log lines into the service's pino logger. */
 class PinoNestLogger implements LoggerService {
@@ -41,29 +42,7 @@ export async function bootstrapService(args: {
     abortOnError: false,
   });
   await app.init();
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, args.graceMs ?? 20_000).unref();
-    void (async () => {
-      try {
-        await app.close();
-        await args.telemetry?.shutdown();
-        logger.info('stopped');
-        process.exit(0);
-      } catch (err) {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      }
-    })();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  shutdownOnSignal({ app, logger, telemetry: args.telemetry, graceMs: args.graceMs });
   startRuntimeStats(logger, args.statsIntervalMs ?? 0);
   logger.info('service started');
 }

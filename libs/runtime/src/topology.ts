@@ -57,6 +57,15 @@ export function plannerConsumers(names: KeelNames) {
       maxDeliver: 50,
       maxAckPending: 1000,
     },
+    /** Runs paused by the kill switch, released (`SpendingResumed`). */
+    resumes: {
+      stream: names.streams.events,
+      durable: names.consumers.plannerResumes,
+      filterSubject: names.subjects.spendingResumed.pattern,
+      ackWaitMs: 30_000,
+      maxDeliver: 50,
+      maxAckPending: 1000,
+    },
   } satisfies Record<string, ConsumerSpec>;
 }
 
@@ -122,17 +131,61 @@ export function budgetGuardConsumers(names: KeelNames) {
   } satisfies Record<string, ConsumerSpec>;
 }
 
+/**
+ * The budget guard's health ingestion for fleet-wide breakers: one durable
+ * per outcome event type (nats-server 2.9 allows one filter subject per
+ * consumer, and following all run events would deliver ten times as many).
+ */
+export function breakerHealthConsumers(
+  names: KeelNames,
+  types: readonly { aggregate: 'run' | 'toolcall'; type: string }[],
+): ConsumerSpec[] {
+  return types.map(({ aggregate, type }) => ({
+    stream: names.streams.events,
+    durable: names.consumers.breakerHealth(type),
+    filterSubject: names.subjects.eventsOfType.pattern(aggregate, type),
+    ackWaitMs: 30_000,
+    maxDeliver: 50,
+    maxAckPending: 1000,
+  }));
+}
+
+/**
+ * The API's projector (apps/api): every event subject, to keep the
+ * `run_summaries` read model current. A message is only a signal; the
+ * projector reads the stream from the log, so order and gaps do not matter.
+ */
+export const API_PROJECTOR_DURABLE = 'api-projector';
+
+export function apiProjectorConsumer(names: KeelNames): ConsumerSpec {
+  return {
+    stream: names.streams.events,
+    durable: API_PROJECTOR_DURABLE,
+    filterSubject: names.subjects.event.pattern,
+    ackWaitMs: 30_000,
+    maxDeliver: 50,
+    maxAckPending: 1000,
+  };
+}
+
 /** All durables of a deployment whose tool executors serve `pools`. */
-export function allConsumers(names: KeelNames, pools: readonly string[]): ConsumerSpec[] {
+export function allConsumers(
+  names: KeelNames,
+  pools: readonly string[],
+  healthTypes: readonly { aggregate: 'run' | 'toolcall'; type: string }[],
+): ConsumerSpec[] {
   const p = plannerConsumers(names);
   return [
     p.ingress,
     p.toolResults,
     p.wakeups,
     p.deadlines,
+    p.resumes,
     ...pools.map((pool) => toolPoolConsumer(names, pool)),
     ...compensationConsumers(names),
     deliveryConsumer(names),
     budgetGuardConsumers(names).dlqIngest,
+    apiProjectorConsumer(names),
+    ...breakerHealthConsumers(names, healthTypes),
   ];
 }

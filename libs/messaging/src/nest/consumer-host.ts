@@ -12,6 +12,8 @@ import { type ConsumerHandle, startConsumer, type StartConsumerOptions } from '.
 import { describeError } from '../errors';
 import type { MessagingLogger } from '../logger';
 import { type ServerHandle, serveJson, type ServeJsonOptions } from '../request-reply';
+import { openBreakerBucket } from '../breaker-bucket';
+import { ackWaitOverride } from '../fault-hooks';
 import { ensureConsumer, ensureStreams } from '../topology';
 import type { MessagingModuleOptions } from './messaging-options';
 import {
@@ -106,7 +108,8 @@ export class ConsumerHost
   /** Declares the durable consumer and starts it now. Rejects with `TopologyError` if it cannot be declared. */
   async start(def: ConsumerDefinition): Promise<ConsumerHandle> {
     this.assertRunning(def.durable);
-    const { filterSubject, ackWaitMs, maxAckPending, logger, ...rest } = def;
+    const { filterSubject, ackWaitMs: configuredAckWaitMs, maxAckPending, logger, ...rest } = def;
+    const ackWaitMs = ackWaitOverride(configuredAckWaitMs); // test-only knob, off by default
     if (this.options.ensureStreams !== false) {
       await ensureConsumer(this.jsm, def.stream, {
         durable: def.durable,
@@ -122,6 +125,20 @@ export class ConsumerHost
       js: this.js,
       names: this.names,
       logger: logger ?? this.logger,
+      ...(this.options.ensureStreams !== false
+        ? {
+            redeclare: async () => {
+              await this.ensureTopology();
+              await ensureConsumer(this.jsm, def.stream, {
+                durable: def.durable,
+                filterSubject,
+                ackWaitMs,
+                maxDeliver: def.maxDeliver,
+                maxAckPending: maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
+              });
+            },
+          }
+        : {}),
     });
     this.running.push(handle);
     return handle;
@@ -136,9 +153,21 @@ export class ConsumerHost
     return handle;
   }
 
+  /**
+   * Declares the deployment's streams again (create or update, never delete)
+   * when this service may; a no-op under `ensureStreams: false`. For recovery
+   * after a NATS server lost its store (see docs/design/messaging.md).
+   */
+  async ensureTopology(): Promise<void> {
+    if (this.options.ensureStreams === false) return;
+    await ensureStreams(this.jsm, this.names, { replicas: this.options.replicas ?? 1 });
+  }
+
   async onModuleInit(): Promise<void> {
     if (this.options.ensureStreams !== false) {
-      await ensureStreams(this.jsm, this.names, { replicas: this.options.replicas ?? 1 });
+      const replicas = this.options.replicas ?? 1;
+      await ensureStreams(this.jsm, this.names, { replicas });
+      await openBreakerBucket(this.nc, this.names, { create: true, replicas });
     }
   }
 
