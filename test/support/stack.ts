@@ -17,8 +17,12 @@ export const NATS_URL = process.env.KEEL_TEST_NATS_URL ?? 'nats://127.0.0.1:4222
 
 export const SERVICES = ['planner', 'tool-executor', 'budget-guard', 'outbox'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+/** Started only when a test asks (`services: [...SERVICES, 'api']` or `stack.start('api')`). */
+export const OPTIONAL_SERVICES = ['api'] as const;
+export type StartableService = ServiceName | (typeof OPTIONAL_SERVICES)[number];
 
-export const entryOf = (service: ServiceName) => join(ROOT, 'dist', 'apps', service, 'main.js');
+export const entryOf = (service: StartableService) =>
+  join(ROOT, 'dist', 'apps', service, 'main.js');
 
 /**
  * Keel's services as separate processes against the real NATS and PostgreSQL,
@@ -36,7 +40,7 @@ export interface KeelStack {
   readonly jsm: JetStreamManager;
   readonly services: Map<string, ServiceHandle>;
   start(
-    service: ServiceName,
+    service: StartableService,
     instance?: string,
     extraEnv?: Record<string, string>,
   ): Promise<ServiceHandle>;
@@ -49,7 +53,7 @@ export async function startStack(opts: {
   env?: Record<string, string>;
   /** Extra env per service (e.g. its own NATS user). */
   serviceEnv?: (service: ServiceName) => Record<string, string>;
-  services?: readonly ServiceName[];
+  services?: readonly StartableService[];
   onFail?: () => void;
   /** Node options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
   nodeArgs?: string[];
@@ -92,7 +96,7 @@ export async function startStack(opts: {
   const services = new Map<string, ServiceHandle>();
 
   const start = async (
-    service: ServiceName,
+    service: StartableService,
     instance: string = service,
     extraEnv: Record<string, string> = {},
   ) => {
@@ -100,7 +104,8 @@ export async function startStack(opts: {
       name: instance,
       entry: entryOf(service),
       ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
-      env: { ...env, ...opts.serviceEnv?.(service), ...extraEnv },
+      // `serviceEnv` is typed for the default services but is called for 'api' too.
+      env: { ...env, ...opts.serviceEnv?.(service as ServiceName), ...extraEnv },
       ...(process.env.KEEL_E2E_LOG_DIR ? { logDir: process.env.KEEL_E2E_LOG_DIR } : {}),
     });
     services.set(instance, handle);
@@ -121,7 +126,7 @@ export async function startStack(opts: {
     async stop() {
       await stopAll([...services.values()]);
       if (!opts.nats)
-        for (const s of Object.values(names.streams))
+        for (const s of [...Object.values(names.streams), `KV_${names.buckets.breakers}`])
           await stack.jsm.streams.delete(s).catch(() => undefined);
       await pool.query(`DROP SCHEMA IF EXISTS ${ns.schema} CASCADE`).catch(() => undefined);
       await pool.end();

@@ -10,3 +10,4 @@ export {
   type RecordResult,
 } from './store';
 export * from './operations';
+export * from './entry-json';

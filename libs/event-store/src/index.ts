@@ -6,6 +6,7 @@ export * from './migrate';
 export * from './types';
 export * from './append';
 export * from './read-stream';
+export { EVENT_COLUMNS, toRecordedEvent, type EventRow } from './event-rows';
 export * from './read-all';
 export * from './checkpoints';
 export * from './inbox';

@@ -1,5 +1,6 @@
 import { keelNames } from '@keel/contracts';
-import { connectNats, ensureConsumer, ensureStreams } from '@keel/messaging';
+import { HEALTH_EVENT_TYPES } from '@keel/budget-domain';
+import { connectNats, ensureConsumer, ensureStreams, openBreakerBucket } from '@keel/messaging';
 import { allConsumers } from '@keel/runtime';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 
@@ -25,8 +26,10 @@ export async function provision(
     const jsm = await nc.jetstreamManager();
     await ensureStreams(jsm, names);
     out(`streams   ${Object.values(names.streams).join(', ')}`);
+    await openBreakerBucket(nc, names, { create: true });
+    out(`kv bucket ${names.buckets.breakers}`);
     const pools = new ToolRegistry(builtinTools()).pools();
-    for (const c of allConsumers(names, pools)) {
+    for (const c of allConsumers(names, pools, HEALTH_EVENT_TYPES)) {
       await ensureConsumer(jsm, c.stream, c);
       out(`consumer  ${c.stream}/${c.durable}  (${c.filterSubject})`);
     }

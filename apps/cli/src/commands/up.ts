@@ -11,6 +11,7 @@ import {
 import { demoScript } from '../demo-script';
 import { ensureNats, ensurePostgres, type Started } from '../platform/ensure-infra';
 import { demoRun } from './demo-run';
+import { startApi } from '../runs/start-api';
 
 const SERVICES = ['outbox', 'budget-guard', 'tool-executor', 'planner'] as const;
 const ROOT = join(__dirname, '..', '..', '..');
@@ -80,6 +81,7 @@ export async function up(opts: { demo: boolean; env: NodeJS.ProcessEnv }): Promi
       await handle.waitForLog(/"msg":"service started"/, 60_000);
       out(`Service    ${name.padEnd(13)} pid ${handle.pid}  (logs: .keel/logs/${name}.log)`);
     }
+    services.push(await startApi({ root: ROOT, env, logDir: join(stateDir, 'logs'), out }));
 
     let exitCode = 0;
     if (opts.demo) {

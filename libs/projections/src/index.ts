@@ -1,0 +1,3 @@
+export * from './run-summary';
+export * from './log-folder';
+export * from './timeline';

@@ -1,0 +1,5 @@
+export * from './summary-rows';
+export * from './summary-queries';
+export * from './log-rows';
+export * from './rebuild';
+export * from './api-keys';
