@@ -10,3 +10,4 @@ export * from './early-end';
 export * from './model-output';
 export * from './prompt';
 export * from './context-window';
+export * from './replay';

@@ -8,6 +8,7 @@ import {
 } from '@keel/contracts';
 import type { OtlpReceiver } from '@keel/testing';
 import { DEMO_PROMPT } from '../demo-script';
+import { publishRunRequest, RUN_ENDINGS } from '../follow/run-ingress';
 
 const json = JSONCodec();
 
@@ -37,9 +38,7 @@ export async function demoRun(opts: {
     const sub = nc.subscribe(names.subjects.eventsOfRun.pattern(runId));
     out(`\n▶ demo run ${runId}`);
     out(`  prompt: ${request.input.prompt}\n`);
-    await nc.jetstream().publish(names.subjects.runRequest.build(), json.encode(request), {
-      msgID: request.requestId,
-    });
+    await publishRunRequest(nc, names, request);
     const started = Date.now();
 
     const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
@@ -94,14 +93,6 @@ export async function demoRun(opts: {
     await nc.close();
   }
 }
-
-const RUN_ENDINGS = new Set([
-  'RunCompleted',
-  'RunFailed',
-  'RunDegraded',
-  'RunCancelled',
-  'RunTimedOut',
-]);
 
 function summary(e: RelayedEvent): string {
   const d = e.data as Record<string, unknown>;

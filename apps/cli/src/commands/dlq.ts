@@ -1,20 +1,20 @@
 import { userInfo } from 'node:os';
-import { connect, type NatsConnection } from 'nats';
-import type { Pool } from 'pg';
 import {
   DLQ_STATUSES,
   discardEntry,
   DlqError,
+  entrySummaryJson,
   isDlqStatus,
   listEntries,
   redriveEntry,
   showEntry,
-  type DlqEntrySummary,
+  shownEntryJson,
   type ListFilter,
-  type ShownEntry,
 } from '@keel/dlq';
-import { createPool } from '@keel/event-store';
-import { BaseConfig, parseConfig } from '@keel/runtime';
+import { oneLine, onePositional, parseArgs, UsageError, type ParsedArgs } from '../cli-kit/args';
+import { withNats, withPool } from '../cli-kit/connections';
+import { runSubcommands, type CliIo } from '../cli-kit/io';
+import { clip, table } from '../cli-kit/table';
 
 /**
  * `keel dlq …`: operate the dead-letter queue the budget guard ingests into
@@ -33,47 +33,24 @@ export const DLQ_USAGE = `usage: keel dlq <command>
   discard <id> --reason TEXT [--json]
                                    give up on the entry, saying why`;
 
-export interface DlqIo {
-  out(line: string): void;
-  err(line: string): void;
+export function dlq(args: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  return runSubcommands(
+    'keel dlq',
+    DLQ_USAGE,
+    args,
+    io,
+    {
+      list: (rest) => list(rest, env, io),
+      show: (rest) => show(rest, env, io),
+      redrive: (rest) => redrive(rest, env, io),
+      discard: (rest) => discard(rest, env, io),
+    },
+    // DlqError messages are one line meant for an operator: printed as they are.
+    (err) => (err instanceof DlqError ? err.message : oneLine(err)),
+  );
 }
 
-class UsageError extends Error {}
-
-export async function dlq(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<number> {
-  const [sub, ...rest] = args;
-  try {
-    switch (sub) {
-      case 'list':
-        return await list(rest, env, io);
-      case 'show':
-        return await show(rest, env, io);
-      case 'redrive':
-        return await redrive(rest, env, io);
-      case 'discard':
-        return await discard(rest, env, io);
-      case undefined:
-        io.err(DLQ_USAGE);
-        return 2;
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(DLQ_USAGE);
-        return 0;
-      default:
-        throw new UsageError(`unknown command '${sub}'`);
-    }
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`keel dlq: ${err.message} (see 'keel dlq help')`);
-      return 2;
-    }
-    io.err(`keel dlq: ${oneLine(err)}`);
-    return 1;
-  }
-}
-
-async function list(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<number> {
+async function list(args: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   const a = parseArgs(args, ['--status', '--code', '--run', '--consumer', '--limit'], ['--json']);
   if (a.positional.length > 0) throw new UsageError(`unexpected argument '${a.positional[0]}'`);
   const status = a.options.get('--status') ?? 'open';
@@ -92,9 +69,9 @@ async function list(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<
     ...optional('runId', a.options.get('--run')),
     ...optional('consumer', a.options.get('--consumer')),
   };
-  const entries = await withPool(env, (pool) => listEntries(pool, filter));
+  const entries = await withPool(env, 'keel-dlq', (pool) => listEntries(pool, filter));
   if (a.flags.has('--json')) {
-    io.out(JSON.stringify(entries.map(summaryJson), null, 2));
+    io.out(JSON.stringify(entries.map(entrySummaryJson), null, 2));
     return 0;
   }
   if (entries.length === 0) {
@@ -119,12 +96,12 @@ async function list(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<
   return 0;
 }
 
-async function show(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<number> {
+async function show(args: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   const a = parseArgs(args, [], ['--json']);
-  const id = idOf(a.positional);
-  const e = await withPool(env, (pool) => showEntry(pool, id));
+  const id = idOf(a);
+  const e = await withPool(env, 'keel-dlq', (pool) => showEntry(pool, id));
   if (a.flags.has('--json')) {
-    io.out(JSON.stringify(shownJson(e), null, 2));
+    io.out(JSON.stringify(shownEntryJson(e), null, 2));
     return 0;
   }
   const rows: Array<[string, string]> = [
@@ -169,29 +146,13 @@ async function show(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<
   return 0;
 }
 
-async function redrive(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<number> {
+async function redrive(args: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   const a = parseArgs(args, ['--note'], ['--json']);
-  const id = idOf(a.positional);
+  const id = idOf(a);
   const note = a.options.get('--note');
-  const config = parseConfig(BaseConfig, env);
-  let nc: NatsConnection;
-  try {
-    nc = await connect({
-      servers: config.KEEL_NATS_URL.split(','),
-      name: 'keel-dlq',
-      timeout: 5_000,
-      ...(config.KEEL_NATS_USER ? { user: config.KEEL_NATS_USER } : {}),
-      ...(config.KEEL_NATS_PASSWORD ? { pass: config.KEEL_NATS_PASSWORD } : {}),
-      ...(config.KEEL_NATS_INBOX_PREFIX ? { inboxPrefix: config.KEEL_NATS_INBOX_PREFIX } : {}),
-    });
-  } catch (err) {
-    throw new Error(`cannot connect to NATS at ${config.KEEL_NATS_URL}: ${oneLine(err)}`, {
-      cause: err,
-    });
-  }
-  try {
+  return withNats(env, 'keel-dlq', async (nc) => {
     const js = nc.jetstream();
-    const r = await withPool(env, (pool) =>
+    const r = await withPool(env, 'keel-dlq', (pool) =>
       redriveEntry({ pool, js }, id, {
         by: operator(env),
         ...(note !== undefined ? { note } : {}),
@@ -203,91 +164,26 @@ async function redrive(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promi
         `redriven #${r.id} (redrive ${r.redriveCount}) to ${r.subject}: ${r.stream} seq ${r.seq}, Nats-Msg-Id ${r.msgId}${r.duplicate ? ' (already in the stream: JetStream kept the earlier copy)' : ''}`,
       );
     return 0;
-  } finally {
-    await nc.drain().catch(() => undefined);
-  }
+  });
 }
 
-async function discard(args: string[], env: NodeJS.ProcessEnv, io: DlqIo): Promise<number> {
+async function discard(args: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   const a = parseArgs(args, ['--reason'], ['--json']);
-  const id = idOf(a.positional);
+  const id = idOf(a);
   const reason = a.options.get('--reason');
   if (reason === undefined || reason.trim() === '') {
     throw new UsageError('discard needs --reason "why this message is given up on"');
   }
-  const e = await withPool(env, (pool) => discardEntry(pool, id, { by: operator(env), reason }));
-  if (a.flags.has('--json')) io.out(JSON.stringify(summaryJson(e), null, 2));
+  const e = await withPool(env, 'keel-dlq', (pool) =>
+    discardEntry(pool, id, { by: operator(env), reason }),
+  );
+  if (a.flags.has('--json')) io.out(JSON.stringify(entrySummaryJson(e), null, 2));
   else io.out(`discarded #${e.id} (${e.code}): ${reason}`);
   return 0;
 }
 
-async function withPool<T>(env: NodeJS.ProcessEnv, fn: (pool: Pool) => Promise<T>): Promise<T> {
-  const config = parseConfig(BaseConfig, env);
-  const pool = createPool({
-    connectionString: config.KEEL_DATABASE_URL,
-    schema: config.KEEL_DB_SCHEMA,
-    max: 2,
-    applicationName: 'keel-dlq',
-  });
-  try {
-    try {
-      await pool.query('SELECT 1');
-    } catch (err) {
-      throw new Error(
-        `cannot connect to PostgreSQL at ${redacted(config.KEEL_DATABASE_URL)}: ${oneLine(err)}`,
-        { cause: err },
-      );
-    }
-    return await fn(pool);
-  } finally {
-    await pool.end();
-  }
-}
-
-function redacted(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(invalid KEEL_DATABASE_URL)';
-  }
-}
-
-interface ParsedArgs {
-  positional: string[];
-  options: Map<string, string>;
-  flags: Set<string>;
-}
-
-/** `--name value` / `--name=value` options, boolean `--flag`s, positionals; anything else is a usage error. */
-function parseArgs(args: string[], options: string[], flags: string[]): ParsedArgs {
-  const out: ParsedArgs = { positional: [], options: new Map(), flags: new Set() };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith('--')) {
-      out.positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    if (flags.includes(name) && eq < 0) {
-      out.flags.add(name);
-    } else if (options.includes(name)) {
-      const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-      out.options.set(name, value);
-    } else {
-      throw new UsageError(`unknown option '${name}'`);
-    }
-  }
-  return out;
-}
-
-function idOf(positional: string[]): number {
-  const [text, extra] = positional;
-  if (text === undefined) throw new UsageError('which entry? give its id (keel dlq list)');
-  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
+function idOf(a: ParsedArgs): number {
+  const text = onePositional(a, 'which entry? give its id (keel dlq list)');
   const id = Number(text.replace(/^#/, ''));
   if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`invalid entry id '${text}'`);
   return id;
@@ -305,44 +201,4 @@ function operator(env: NodeJS.ProcessEnv): string {
 const optional = <K extends string>(key: K, value: string | undefined) =>
   (value !== undefined ? { [key]: value } : {}) as Partial<Record<K, string>>;
 
-function summaryJson(e: DlqEntrySummary) {
-  return {
-    ...e,
-    deadLetteredAt: e.deadLetteredAt.toISOString(),
-    ingestedAt: e.ingestedAt.toISOString(),
-    resolvedAt: e.resolvedAt?.toISOString() ?? null,
-  };
-}
-
-function shownJson(e: ShownEntry) {
-  const { payload, ...rest } = e;
-  return {
-    ...summaryJson({ ...rest, payloadBytes: payload?.bytes ?? null }),
-    payload,
-  };
-}
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
-}
-
 const time = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-const clip = (s: string, n: number) => {
-  const flat = s.replace(/\s+/g, ' ');
-  return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
-};
-
-function oneLine(err: unknown): string {
-  if (err instanceof DlqError) return err.message;
-  // pg reports a refused connection as an AggregateError with an empty message.
-  if (err instanceof AggregateError && err.errors.length > 0) return oneLine(err.errors[0]);
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s+/g, ' ').trim() || String(err);
-}

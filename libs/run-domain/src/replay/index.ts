@@ -1,0 +1,4 @@
+export * from './state-diff';
+export * from './rebuild';
+export * from './planner-deciders';
+export * from './re-execute';
