@@ -26,6 +26,8 @@ const libs = [
   'testing',
   'runtime',
   'dlq',
+  'projections',
+  'projections/store',
 ];
 const moduleNameMapper = Object.fromEntries(
   libs.map((l) => [`^@keel/${l}$`, `<rootDir>/libs/${l}/src/index.ts`]),
@@ -60,6 +62,7 @@ module.exports = {
       displayName: 'chaos',
       testMatch: ['<rootDir>/test/chaos/**/*.chaos.spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/chaos/support/global-teardown.ts',
       slowTestThreshold: 120,
     },
   ],

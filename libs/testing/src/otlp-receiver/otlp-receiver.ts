@@ -11,6 +11,12 @@ export interface OtlpReceiver {
   /** Every span received so far, in arrival order (a copy). */
   spans(): ReceivedSpan[];
   /**
+   * Every accepted export body as received (text), in arrival order: what a
+   * search for leaked values needs, since `spans()` leaves out span events,
+   * links and status messages.
+   */
+  rawExports(): string[];
+  /**
    * Resolves with all spans once `predicate(allSpans)` holds, e.g.
    * "spans of three services share one trace id". Rejects after `timeoutMs`.
    */
@@ -37,6 +43,7 @@ const MAX_EXPORT_BYTES = 32 * 1024 * 1024;
  */
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const received: ReceivedSpan[] = [];
+  const raw: string[] = [];
   const rejected: OtlpReceiver['rejected'] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -52,12 +59,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     if (!contentType.startsWith('application/json'))
       return refuse(415, `only OTLP/JSON is accepted, got '${contentType}'`);
     let spans: ReceivedSpan[];
+    const text = body.toString('utf8');
     try {
-      spans = flattenTraceExport(JSON.parse(body.toString('utf8')));
+      spans = flattenTraceExport(JSON.parse(text));
     } catch (err) {
       return refuse(400, err instanceof Error ? err.message : String(err));
     }
     received.push(...spans);
+    raw.push(text);
     sendJson(res, 200, {});
   }
 
@@ -83,6 +92,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     spans: () => [...received],
+    rawExports: () => [...raw],
     rejected,
     waitFor: (predicate, timeoutMs = 10_000) =>
       waitFor(() => (predicate(received) ? [...received] : undefined), {

@@ -7,18 +7,33 @@ import {
   type NatsConnection,
 } from 'nats';
 import { keelNames } from '@keel/contracts';
-import { passwordEnv, startNatsWithConfig, type RunningNats } from './nats-config';
+import { API_PROJECTOR_DURABLE } from '@keel/runtime';
+import { calculatorScript, startScriptedModel, type ScriptedModel } from '@keel/testing';
+import { passwordEnv, startNatsWithConfig, type RunningNats } from '../infra/nats-config';
+import {
+  startLeastPrivilegeStack,
+  type LeastPrivilegeStack,
+} from '../support/least-privilege-stack';
+import { submitRun } from '../support/scenarios';
+import { checkInvariants, expectInvariants } from './support/invariants';
+import { chaosScale, recordScenario } from './support/summary';
+
+jest.setTimeout(180_000);
 
 /**
- * The NATS permission model (infra/nats/README.md), checked against a real
- * server running the repository's config: each user can do its job and
- * nothing else. Names come from keelNames('keel'), so a rename in the
- * contracts that the config misses fails here.
+ * Scenario 13: NATS authorisation. Part a checks the permission model of
+ * infra/nats/auth.conf user by user (moved here from
+ * test/infra/nats-permissions.e2e.spec.ts); part b runs the whole deployment
+ * with per-service users and, while runs go through it, lets a rogue client
+ * holding each service's credentials try everything the others own: their
+ * subjects, their durables, their inboxes and the JetStream admin API. Every
+ * attempt must be refused by the server, the runs must still end, and the
+ * streams and consumers must be as `keel provision` left them.
  */
 const names = keelNames('keel');
 const sc = StringCodec();
 
-describe('NATS permissions (infra/nats/auth.conf on a real server)', () => {
+describe('chaos 13a: the permission model (infra/nats/auth.conf on a real server)', () => {
   let nats: RunningNats;
   let passwords: Record<string, string>;
   const open: NatsConnection[] = [];
@@ -298,5 +313,226 @@ describe('NATS permissions (infra/nats/auth.conf on a real server)', () => {
       sneaky.request(`$JS.API.STREAM.INFO.${names.streams.events}`),
       '_INBOX_planner',
     );
+  });
+});
+
+/** Each service's own things, which no other user may touch (keelNames('keel')). */
+const evt = (aggregate: 'run' | 'toolcall' | 'budget' | 'delivery', type: string) =>
+  names.subjects.event.build(aggregate, '_', type, 'rogue-run');
+const INGRESS = names.subjects.runRequest.build();
+const RESERVE = names.subjects.budgetReserve.build();
+const CANCEL = names.subjects.runCancel.build();
+const REVIEW = names.subjects.runReview.build();
+const HALT = names.subjects.budgetHalt.build();
+const { ingress: INGRESS_STREAM, events: EVENTS, dlq: DLQ } = names.streams;
+
+interface Forbidden {
+  /** Subjects of other services this user may not publish to. */
+  publish: string[];
+  /** Subjects of other services this user may not subscribe to. */
+  subscribe: string[];
+  /** Other services' durables it may not pull from. */
+  durables: [stream: string, durable: string][];
+}
+
+const FORBIDDEN: Record<string, Forbidden> = {
+  upstream: {
+    publish: [evt('run', 'RunCompleted'), evt('toolcall', 'ToolCallSucceeded'), RESERVE, CANCEL],
+    subscribe: ['keel.evt.>', RESERVE, INGRESS, '_INBOX_planner.>'],
+    durables: [[INGRESS_STREAM, names.consumers.plannerIngress]],
+  },
+  planner: {
+    publish: [
+      evt('toolcall', 'ToolCallSucceeded'),
+      evt('budget', 'BudgetReserved'),
+      evt('delivery', 'DeliveryRequested'),
+      INGRESS,
+      CANCEL,
+      HALT,
+    ],
+    subscribe: [RESERVE, 'keel.evt.>', INGRESS, '_INBOX_tool-executor.>'],
+    durables: [
+      [EVENTS, names.consumers.toolPool('default')],
+      [EVENTS, names.consumers.budgetRunEvents],
+    ],
+  },
+  'tool-executor': {
+    publish: [
+      evt('run', 'RunCompleted'),
+      evt('budget', 'BudgetReserved'),
+      RESERVE,
+      CANCEL,
+      INGRESS,
+      HALT,
+    ],
+    subscribe: [CANCEL, RESERVE, 'keel.evt.>', '_INBOX_planner.>'],
+    durables: [
+      [INGRESS_STREAM, names.consumers.plannerIngress],
+      [EVENTS, names.consumers.plannerToolResults],
+    ],
+  },
+  'budget-guard': {
+    publish: [
+      evt('run', 'RunCompleted'),
+      evt('toolcall', 'ToolCallSucceeded'),
+      INGRESS,
+      CANCEL,
+      RESERVE,
+    ],
+    subscribe: [REVIEW, 'keel.evt.>', '_INBOX_planner.>'],
+    durables: [
+      [INGRESS_STREAM, names.consumers.plannerIngress],
+      [EVENTS, names.consumers.outboxDeliveries],
+    ],
+  },
+  outbox: {
+    publish: [INGRESS, RESERVE, CANCEL, HALT],
+    subscribe: ['keel.evt.>', RESERVE, '_INBOX_budget-guard.>'],
+    durables: [
+      [INGRESS_STREAM, names.consumers.plannerIngress],
+      [EVENTS, names.consumers.toolPool('default')],
+    ],
+  },
+};
+
+/** The JetStream admin API: no service (nor upstream) may change streams or consumers. */
+const ADMIN_CALLS = [
+  `$JS.API.STREAM.CREATE.ROGUE`,
+  `$JS.API.STREAM.UPDATE.${EVENTS}`,
+  `$JS.API.STREAM.DELETE.${EVENTS}`,
+  `$JS.API.STREAM.DELETE.${INGRESS_STREAM}`,
+  `$JS.API.STREAM.PURGE.${EVENTS}`,
+  `$JS.API.STREAM.PURGE.${DLQ}`,
+  `$JS.API.STREAM.MSG.DELETE.${EVENTS}`,
+  `$JS.API.STREAM.LIST`,
+  `$JS.API.CONSUMER.CREATE.${EVENTS}`,
+  `$JS.API.CONSUMER.CREATE.${EVENTS}.rogue.keel.evt.>`,
+  `$JS.API.CONSUMER.DURABLE.CREATE.${EVENTS}.rogue`,
+  `$JS.API.CONSUMER.DELETE.${EVENTS}.${names.consumers.plannerToolResults}`,
+  `$JS.API.CONSUMER.DELETE.${INGRESS_STREAM}.${names.consumers.plannerIngress}`,
+  `$JS.API.CONSUMER.LIST.${EVENTS}`,
+];
+
+/** Whether a request on `subject` is refused by the server for this user. */
+async function requestRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+  const error: unknown = await nc.request(subject, sc.encode('{}'), { timeout: 5_000 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return (error as { code?: string } | undefined)?.code === 'PERMISSIONS_VIOLATION';
+}
+
+/**
+ * Whether the server refuses a subscription: its -ERR arrives before the
+ * PONG of the flush that follows the SUB, so no waiting is involved.
+ */
+async function subscribeRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+  let refused = false;
+  const sub = nc.subscribe(subject, {
+    callback: (err) => {
+      if (err?.code === 'PERMISSIONS_VIOLATION') refused = true;
+    },
+  });
+  await nc.flush();
+  if (!refused) sub.unsubscribe();
+  return refused;
+}
+
+describe('chaos 13b: rogue clients with every service’s credentials, while runs go through', () => {
+  const scale = chaosScale();
+  let model: ScriptedModel;
+  let lp: LeastPrivilegeStack;
+
+  beforeAll(async () => {
+    model = await startScriptedModel(calculatorScript('6 * 7', 'It is '));
+    lp = await startLeastPrivilegeStack({
+      modelBaseUrl: model.baseUrl,
+      env: { KEEL_REVIEW_ENABLED: 'false' },
+    });
+    // This deployment runs without the HTTP API: its projector's durable (declared by
+    // `keel provision`) has no consumer here and would only pile up.
+    const admin = await lp.adminView();
+    await admin.jsm.consumers.delete(EVENTS, API_PROJECTOR_DURABLE).catch(() => false);
+  });
+
+  afterAll(async () => {
+    await lp?.stop();
+    await model?.close();
+  });
+
+  it('every attempt on another service’s subjects, durables or the admin API is refused; runs still end', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: scale.runs(40, 8) }, () => submitRun(lp.stack, 'authz')),
+    );
+    const allowed: string[] = [];
+    let attempts = 0;
+    await Promise.all(
+      Object.entries(FORBIDDEN).map(async ([user, forbidden]) => {
+        const nc = await lp.connectAs(user);
+        const js = nc.jetstream();
+        const check = (refused: boolean, what: string) => {
+          attempts++;
+          if (!refused) allowed.push(`${user}: ${what}`);
+        };
+        for (const subject of forbidden.publish) {
+          // A JetStream publish waits for the PubAck: a refused one fails at once.
+          const error: unknown = await js.publish(subject, sc.encode('{}')).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          check(
+            (error as { code?: string } | undefined)?.code === 'PERMISSIONS_VIOLATION' ||
+              (await requestRefused(nc, subject)),
+            `publish ${subject}`,
+          );
+        }
+        for (const subject of forbidden.subscribe)
+          check(await subscribeRefused(nc, subject), `subscribe ${subject}`);
+        for (const [stream, durable] of forbidden.durables)
+          check(
+            await requestRefused(nc, `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`),
+            `pull ${stream}/${durable}`,
+          );
+        for (const subject of ADMIN_CALLS) check(await requestRefused(nc, subject), subject);
+      }),
+    );
+    expect(allowed).toEqual([]);
+
+    const view = await lp.adminView();
+    const report = await checkInvariants({ stack: view, runIds: runs.map((r) => r.runId) });
+    recordScenario({
+      scenario: '13-nats-authorisation',
+      runs: report.runs,
+      faults: attempts,
+      finalStates: report.finalStates,
+      duplicates: report.duplicates,
+      lostEvents: report.lostEvents,
+    });
+    // The services themselves never needed anything they were refused.
+    const refusedServices = [...lp.stack.services.values()].flatMap((s) =>
+      s
+        .logs()
+        .split('\n')
+        .filter((line) => /Permissions Violation/i.test(line))
+        .slice(0, 2)
+        .map((line) => `${s.name}: ${line.slice(0, 300)}`),
+    );
+    expect(refusedServices).toEqual([]);
+    expectInvariants(report);
+    expect(report.finalStates).toEqual({ completed: runs.length });
+
+    // The streams and consumers are as provisioned: nothing created, deleted or purged.
+    // (The ingress is a work queue: acked requests leave it, so only the others keep seq 1.)
+    for (const stream of [EVENTS, DLQ]) {
+      const info = await view.jsm.streams.info(stream);
+      if (info.state.messages > 0) expect(info.state.first_seq).toBe(1);
+    }
+    expect((await view.jsm.streams.info(INGRESS_STREAM)).state.last_seq).toBeGreaterThanOrEqual(
+      runs.length,
+    );
+    await expect(view.jsm.streams.info('ROGUE')).rejects.toThrow();
+    const durables = (await view.jsm.consumers.list(EVENTS).next()).map((c) => c.name);
+    expect(durables).not.toContain('rogue');
+    expect(durables).toContain(names.consumers.plannerToolResults);
   });
 });
