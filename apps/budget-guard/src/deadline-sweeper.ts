@@ -1,8 +1,9 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { streamIds, type BudgetEvent } from '@keel/contracts';
-import { appendToStream, readStream, withTransaction, type RecordedEvent } from '@keel/event-store';
-import { newEventMetadata, type FastPublisher } from '@keel/runtime';
+import { withTransaction, type RecordedEvent } from '@keel/event-store';
+import type { FastPublisher } from '@keel/runtime';
+import { appendBudgetEvent } from './append-budget-event';
 
 /**
  * Fires run deadlines. Every `intervalMs` it takes due timers with
@@ -51,8 +52,6 @@ export class DeadlineSweeper {
       );
       const written: RecordedEvent[] = [];
       for (const t of rows) {
-        const streamId = streamIds.budget(t.run_id);
-        const existing = await readStream(client, streamId);
         const fired: BudgetEvent = {
           type: 'RunDeadlineExceeded',
           data: {
@@ -61,16 +60,13 @@ export class DeadlineSweeper {
             firedAt: new Date().toISOString(),
           },
         };
-        const metadata = newEventMetadata({
-          runId: t.run_id,
-          tenant: t.tenant,
-          causationId: `deadline:${t.run_id}`,
-          producer: 'budget-guard',
-        });
-        const res = await appendToStream(client, streamId, existing.at(-1)?.streamVersion ?? 0, [
-          { ...fired, metadata },
-        ]);
-        written.push(...res.records);
+        written.push(
+          ...(await appendBudgetEvent(client, streamIds.budget(t.run_id), fired, {
+            runId: t.run_id,
+            tenant: t.tenant,
+            causationId: `deadline:${t.run_id}`,
+          })),
+        );
         await client.query('DELETE FROM deadline_timers WHERE run_id = $1', [t.run_id]);
       }
       return written;

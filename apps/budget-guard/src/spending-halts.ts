@@ -1,8 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { streamIds, type BudgetEvent, type SpendingControlReply } from '@keel/contracts';
-import { appendToStream, readStream, withTransaction, type RecordedEvent } from '@keel/event-store';
-import { newEventMetadata, type FastPublisher } from '@keel/runtime';
+import { withTransaction, type RecordedEvent } from '@keel/event-store';
+import type { FastPublisher } from '@keel/runtime';
+import { appendBudgetEvent } from './append-budget-event';
 
 export interface Halt {
   readonly reason: string;
@@ -101,20 +102,13 @@ async function resume(
   scope: string,
   by: string,
 ): Promise<RecordedEvent[]> {
-  const streamId = streamIds.budget(p.run_id);
-  const existing = await readStream(c, streamId);
   const event: BudgetEvent = {
     type: 'SpendingResumed',
     data: { runId: p.run_id, scope, pausedAt: p.paused_at.toISOString(), resumedBy: by },
   };
-  const metadata = newEventMetadata({
+  return appendBudgetEvent(c, streamIds.budget(p.run_id), event, {
     runId: p.run_id,
     tenant: p.tenant,
     causationId: `release:${scope}:${Date.now()}`,
-    producer: 'budget-guard',
   });
-  const res = await appendToStream(c, streamId, existing.at(-1)?.streamVersion ?? 0, [
-    { ...event, metadata },
-  ]);
-  return res.records;
 }

@@ -15,14 +15,8 @@ import {
   type FleetBreakerPolicy,
   type HealthObservation,
 } from '@keel/budget-domain';
-import {
-  appendToStream,
-  markProcessed,
-  readStream,
-  withTransaction,
-  type RecordedEvent,
-} from '@keel/event-store';
-import { newEventMetadata } from '@keel/runtime';
+import { markProcessed, withTransaction, type RecordedEvent } from '@keel/event-store';
+import { appendBudgetEvent } from '../append-budget-event';
 
 interface Row {
   name: string;
@@ -165,8 +159,6 @@ export class BreakerStore {
       [n.name, n.state, new Date(n.since), n.reason, n.failures, runId, tenant],
     );
     if (!change.transition) return undefined;
-    const streamId = streamIds.budget(`breaker:${n.name}`);
-    const existing = await readStream(c, streamId);
     const event: BudgetEvent = {
       type: 'FleetBreakerTransitioned',
       data: {
@@ -178,10 +170,11 @@ export class BreakerStore {
         failures: n.failures,
       },
     };
-    const metadata = newEventMetadata({ runId, tenant, causationId, producer: 'budget-guard' });
-    const res = await appendToStream(c, streamId, existing.at(-1)?.streamVersion ?? 0, [
-      { ...event, metadata },
-    ]);
-    return { records: res.records, published: this.publishable(n), from: row.state };
+    const records = await appendBudgetEvent(c, streamIds.budget(`breaker:${n.name}`), event, {
+      runId,
+      tenant,
+      causationId,
+    });
+    return { records, published: this.publishable(n), from: row.state };
   }
 }
