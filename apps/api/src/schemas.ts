@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ReviewChanges, RunRequest, TenantId } from '@keel/contracts';
+import { RunStatus } from '@keel/run-domain';
 
 /**
  * The API's inputs and outputs, defined once: requests are validated with
@@ -11,25 +12,14 @@ export const SubmitRunBody = RunRequest.partial({ tenant: true, requestId: true 
   id: 'SubmitRunBody',
 });
 
+/** A run's status as the log says (run-domain's, defined once), or `submitted`: accepted, not yet recorded. */
 export const RunStatusName = z
-  .enum([
-    'submitted',
-    'requested',
-    'planning',
-    'synthesizing',
-    'awaiting_tools',
-    'awaiting_human',
-    'completed',
-    'degraded',
-    'failed',
-    'cancelled',
-    'timed_out',
-  ])
+  .enum({ ...RunStatus, Submitted: 'submitted' })
   .meta({ id: 'RunStatus' });
 
 export const ListRunsQuery = z
   .object({
-    status: RunStatusName.exclude(['submitted']).optional(),
+    status: z.enum(RunStatus).optional(),
     tenant: TenantId.optional(),
     limit: z.coerce.number().int().min(1).max(200).default(20),
     /** `nextCursor` of the previous page. */

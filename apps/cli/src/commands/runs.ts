@@ -1,3 +1,4 @@
+import { RunStatus } from '@keel/run-domain';
 import { timelineFacts, type RunSummary } from '@keel/projections';
 import { listSummaries, loadSummary, readRunEvents } from '@keel/projections/store';
 import { onePositional, parseArgs, UsageError } from '../cli-kit/args';
@@ -17,18 +18,8 @@ export const RUNS_USAGE = `usage: keel runs <command>
                                    runs, newest first (default 50)
   show <run-id> [--json]           a run's summary and its whole timeline`;
 
-const STATUSES = [
-  'requested',
-  'planning',
-  'synthesizing',
-  'awaiting_tools',
-  'awaiting_human',
-  'completed',
-  'degraded',
-  'failed',
-  'cancelled',
-  'timed_out',
-];
+/** The statuses a run can have (run-domain's, defined once). */
+const STATUSES: readonly string[] = Object.values(RunStatus);
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function runs(args: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {

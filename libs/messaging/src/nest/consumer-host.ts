@@ -110,15 +110,15 @@ export class ConsumerHost
     this.assertRunning(def.durable);
     const { filterSubject, ackWaitMs: configuredAckWaitMs, maxAckPending, logger, ...rest } = def;
     const ackWaitMs = ackWaitOverride(configuredAckWaitMs); // test-only knob, off by default
-    if (this.options.ensureStreams !== false) {
-      await ensureConsumer(this.jsm, def.stream, {
+    const declare = () =>
+      ensureConsumer(this.jsm, def.stream, {
         durable: def.durable,
         filterSubject,
         ackWaitMs,
         maxDeliver: def.maxDeliver,
         maxAckPending: maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
       });
-    }
+    if (this.options.ensureStreams !== false) await declare();
     this.assertRunning(def.durable);
     const handle = startConsumer({
       ...rest,
@@ -129,13 +129,7 @@ export class ConsumerHost
         ? {
             redeclare: async () => {
               await this.ensureTopology();
-              await ensureConsumer(this.jsm, def.stream, {
-                durable: def.durable,
-                filterSubject,
-                ackWaitMs,
-                maxDeliver: def.maxDeliver,
-                maxAckPending: maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
-              });
+              await declare();
             },
           }
         : {}),
