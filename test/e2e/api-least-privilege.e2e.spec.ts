@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { generateApiKey } from '@keel/projections/store';
 import {
   calculatorScript,
@@ -10,9 +8,13 @@ import {
   type ScriptedModel,
   type WebhookReceiver,
 } from '@keel/testing';
-import { passwordEnv, startNatsWithConfig, type RunningNats } from '../infra/nats-config';
+import type { RunningNats } from '../infra/nats-config';
 import { freePort } from '../support/free-port';
-import { ROOT, SERVICES, startStack, type KeelStack } from '../support/stack';
+import {
+  startLeastPrivilegeStack,
+  type LeastPrivilegeStack,
+} from '../support/least-privilege-stack';
+import { SERVICES, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -26,34 +28,15 @@ const WEBHOOK_SECRET = 'api-lp-webhook-secret-0123456789';
  * violation from anyone.
  */
 describe('api: least-privilege NATS user', () => {
+  let lp: LeastPrivilegeStack;
   let nats: RunningNats;
   let model: ScriptedModel;
   let hooks: WebhookReceiver;
   let stack: KeelStack;
   let base: string;
   const key = generateApiKey().key;
-  const passwords = passwordEnv();
 
   beforeAll(async () => {
-    nats = await startNatsWithConfig(passwords);
-    const provisioned = spawnSync(
-      process.execPath,
-      [join(ROOT, 'dist', 'apps', 'cli', 'main.js'), 'provision'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEEL_NATS_URL: nats.url,
-          KEEL_NATS_USER: 'admin',
-          KEEL_NATS_PASSWORD: passwords.NATS_ADMIN_PASSWORD!,
-          KEEL_NATS_INBOX_PREFIX: '_INBOX_admin',
-          KEEL_PREFIX: 'keel',
-        },
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
-    expect(`${provisioned.stdout}${provisioned.stderr}`).toContain('KEEL_EVENTS/api-projector');
-    expect(provisioned.status).toBe(0);
     model = await startScriptedModel((req, i) =>
       i === 0
         ? toolCallsReply([{ name: 'calculator', arguments: { expression: '6 * 7' } }], {
@@ -64,7 +47,8 @@ describe('api: least-privilege NATS user', () => {
     hooks = await startWebhookReceiver({ secret: WEBHOOK_SECRET });
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    stack = await startStack({
+    // The api runs as its own NATS user too (the helper gives every service its own).
+    lp = await startLeastPrivilegeStack({
       modelBaseUrl: model.baseUrl,
       services: [...SERVICES, 'api'],
       env: {
@@ -74,28 +58,15 @@ describe('api: least-privilege NATS user', () => {
         KEEL_REVIEW_WEBHOOK_URL: hooks.url,
         KEEL_API_BOOTSTRAP_KEYS: JSON.stringify([{ tenant: 'acme', key }]),
       },
-      nats: {
-        url: nats.url,
-        prefix: 'keel',
-        user: 'upstream',
-        pass: passwords.NATS_UPSTREAM_PASSWORD!,
-        inboxPrefix: '_INBOX_upstream',
-      },
-      // Called for 'api' too (the stack passes every service it starts).
-      serviceEnv: (service) => ({
-        KEEL_NATS_USER: service,
-        KEEL_NATS_PASSWORD: passwords[`NATS_${service.toUpperCase().replace(/-/g, '_')}_PASSWORD`]!,
-        KEEL_NATS_INBOX_PREFIX: `_INBOX_${service}`,
-        KEEL_NATS_PROVISION: 'false',
-      }),
     });
+    ({ nats, stack } = lp);
+    expect(lp.provisionOutput).toContain('KEEL_EVENTS/api-projector');
   });
 
   afterAll(async () => {
-    await stack?.stop();
+    await lp?.stop();
     await hooks?.close();
     await model?.close();
-    await nats?.stop();
   });
 
   const call = async (method: string, path: string, body?: unknown) => {

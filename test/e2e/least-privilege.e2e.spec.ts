@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { JSONCodec } from 'nats';
 import { randomUUID } from 'node:crypto';
 import { runIdFor, streamIds, uuidv7 } from '@keel/contracts';
@@ -13,8 +11,12 @@ import {
   type ScriptedModel,
   type WebhookReceiver,
 } from '@keel/testing';
-import { passwordEnv, startNatsWithConfig, type RunningNats } from '../infra/nats-config';
-import { ROOT, startStack, streamTypes, type KeelStack, type ServiceName } from '../support/stack';
+import type { RunningNats } from '../infra/nats-config';
+import {
+  startLeastPrivilegeStack,
+  type LeastPrivilegeStack,
+} from '../support/least-privilege-stack';
+import { streamTypes, type KeelStack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -26,74 +28,36 @@ jest.setTimeout(120_000);
  * service really needs is granted, and no service needs admin rights.
  */
 describe('least-privilege deployment (infra/nats users, keel provision)', () => {
+  let lp: LeastPrivilegeStack;
   let nats: RunningNats;
   let model: ScriptedModel;
   let stack: KeelStack;
   let hooks: WebhookReceiver;
   const webhookSecret = `lp-${randomUUID()}`;
-  const passwords = passwordEnv();
-  const userEnv = (service: string, passwordVar: string) => ({
-    KEEL_NATS_USER: service,
-    KEEL_NATS_PASSWORD: passwords[passwordVar]!,
-    KEEL_NATS_INBOX_PREFIX: `_INBOX_${service}`,
-    KEEL_NATS_PROVISION: 'false',
-  });
-  const passwordVarOf: Record<ServiceName, string> = {
-    planner: 'NATS_PLANNER_PASSWORD',
-    'tool-executor': 'NATS_TOOL_EXECUTOR_PASSWORD',
-    'budget-guard': 'NATS_BUDGET_GUARD_PASSWORD',
-    outbox: 'NATS_OUTBOX_PASSWORD',
-  };
 
   beforeAll(async () => {
-    nats = await startNatsWithConfig(passwords);
-    const provisioned = spawnSync(
-      process.execPath,
-      [join(ROOT, 'dist', 'apps', 'cli', 'main.js'), 'provision'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEEL_NATS_URL: nats.url,
-          KEEL_NATS_USER: 'admin',
-          KEEL_NATS_PASSWORD: passwords.NATS_ADMIN_PASSWORD!,
-          KEEL_NATS_INBOX_PREFIX: '_INBOX_admin',
-          KEEL_PREFIX: 'keel',
-        },
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
-    expect(`${provisioned.stdout}${provisioned.stderr}`).toContain('KEEL_INGRESS/planner-ingress');
-    expect(`${provisioned.stdout}${provisioned.stderr}`).toContain('KEEL_EVENTS/outbox-deliveries');
-    expect(provisioned.status).toBe(0);
     model = await startScriptedModel(calculatorScript('6 * 7', 'It is '));
     hooks = await startWebhookReceiver({
       secret: webhookSecret,
       script: (_attempt, req) => (req.key.startsWith('refused') ? { status: 400 } : undefined),
     });
-    stack = await startStack({
+    lp = await startLeastPrivilegeStack({
       modelBaseUrl: model.baseUrl,
       env: {
         KEEL_WEBHOOK_SECRET: webhookSecret,
         // The relay's amnesia check runs often, so its reads are checked against the permissions too.
         KEEL_RELAY_AMNESIA_CHECK_MS: '200',
       },
-      nats: {
-        url: nats.url,
-        prefix: 'keel',
-        user: 'upstream',
-        pass: passwords.NATS_UPSTREAM_PASSWORD!,
-        inboxPrefix: '_INBOX_upstream',
-      },
-      serviceEnv: (service) => userEnv(service, passwordVarOf[service]),
     });
+    ({ nats, stack } = lp);
+    expect(lp.provisionOutput).toContain('KEEL_INGRESS/planner-ingress');
+    expect(lp.provisionOutput).toContain('KEEL_EVENTS/outbox-deliveries');
   });
 
   afterAll(async () => {
-    await stack?.stop();
+    await lp?.stop();
     await model?.close();
     await hooks?.close();
-    await nats?.stop();
   });
 
   it('runs a request from the upstream user through all four services', async () => {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { passwordEnv, startNatsWithConfig, type RunningNats } from '../infra/nats-config';
-import { ROOT, startStack, type KeelStack, type ServiceName } from './stack';
+import { ROOT, startStack, type KeelStack, type StartableService } from './stack';
 
 /**
  * The deployment of infra/nats without Docker: a nats-server with the
@@ -15,6 +15,8 @@ export interface LeastPrivilegeStack {
   readonly stack: KeelStack;
   /** Every user's password, by its variable (`NATS_PLANNER_PASSWORD`...). */
   readonly passwords: Record<string, string>;
+  /** What `keel provision` printed (the streams and durables it declared). */
+  readonly provisionOutput: string;
   /** A connection as `user` with its own inbox prefix (closed by `stop()`). */
   connectAs(user: string, inboxPrefix?: string): Promise<NatsConnection>;
   /**
@@ -31,7 +33,7 @@ export const passwordVarOf = (user: string) =>
 export async function startLeastPrivilegeStack(opts: {
   modelBaseUrl: string;
   env?: Record<string, string>;
-  services?: readonly ServiceName[];
+  services?: readonly StartableService[];
 }): Promise<LeastPrivilegeStack> {
   const passwords = passwordEnv();
   const nats = await startNatsWithConfig(passwords);
@@ -94,6 +96,7 @@ export async function startLeastPrivilegeStack(opts: {
     nats,
     stack,
     passwords,
+    provisionOutput: `${provisioned.stdout}${provisioned.stderr}`,
     connectAs,
     async adminView() {
       const admin = await connectAs('admin');
