@@ -153,18 +153,22 @@ async function writer(pool: Pool, w: number): Promise<void> {
   }
 }
 
-/** T1 appends and stays open; T2 appends and commits; the naive reader sees T2 and moves past T1. */
+/**
+ * T1 appends and stays open; T2 appends and commits; the naive reader's cursor
+ * moves past T1's position, so T1's event is skipped once it commits.
+ * (Waiting for the cursor, not for T2's event to be seen: the naive reader can
+ * skip T2 as well, when a writer's later position commits first.)
+ */
 async function lateCommitCase(pool: Pool, naive: ReturnType<typeof naiveReader>): Promise<void> {
   const slow = uuidv7();
   const fast = uuidv7();
   await inTx(pool, async (c) => {
-    await appendToStream(c, streamIds.budget(slow), 0, [settled(slow, 1)]);
-    const [fastRecord] = (
-      await inTx(pool, (c2) => appendToStream(c2, streamIds.budget(fast), 0, [settled(fast, 1)]))
-    ).records;
-    await waitFor(() => naive.seen.has(fastRecord!.metadata.eventId), {
+    const [slowRecord] = (await appendToStream(c, streamIds.budget(slow), 0, [settled(slow, 1)]))
+      .records;
+    await inTx(pool, (c2) => appendToStream(c2, streamIds.budget(fast), 0, [settled(fast, 1)]));
+    await waitFor(() => naive.cursor() > slowRecord!.globalPosition, {
       timeoutMs: 10_000,
-      description: 'naive reader to pass the fast commit',
+      description: 'naive reader to move past the open transaction',
     });
   });
 }
@@ -172,23 +176,24 @@ async function lateCommitCase(pool: Pool, naive: ReturnType<typeof naiveReader>)
 /** What a relay with `WHERE global_position > cursor` would publish. */
 function naiveReader(pool: Pool) {
   const seen = new Set<string>();
-  let cursor = '0';
+  let cursor = 0n;
   let running = true;
   const loop = (async () => {
     while (running) {
       const { rows } = await pool.query<{ event_id: string; global_position: string }>(
         'SELECT event_id, global_position FROM events WHERE global_position > $1 ORDER BY global_position',
-        [cursor],
+        [cursor.toString()],
       );
       for (const r of rows) {
         seen.add(r.event_id);
-        cursor = r.global_position;
+        cursor = BigInt(r.global_position);
       }
       await sleep(5);
     }
   })();
   return {
     seen,
+    cursor: () => cursor,
     stop: () => {
       running = false;
       return loop;
