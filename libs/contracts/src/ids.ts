@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 /**
  * Ids. Event ids are UUIDv7 (time-ordered, so index inserts stay local);
@@ -10,8 +10,19 @@ const hex = (b: Buffer) => b.toString('hex');
 const format = (h: string) =>
   `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 
+// Random bytes are drawn from a pool refilled 4 KiB at a time: one call into
+// the CSPRNG per 256 ids instead of one per id (what `crypto.randomUUID` does too).
+const POOL_BYTES = 4096;
+const pool = Buffer.alloc(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
 export function uuidv7(now: number = Date.now()): string {
-  const b = randomBytes(16);
+  if (poolOffset + 16 > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const b = pool.subarray(poolOffset, poolOffset + 16); // used once: safe to write into
+  poolOffset += 16;
   b.writeUIntBE(now, 0, 6);
   b[6] = (b[6]! & 0x0f) | 0x70;
   b[8] = (b[8]! & 0x3f) | 0x80;
