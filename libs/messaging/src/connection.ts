@@ -1,4 +1,6 @@
 import { connect, DebugEvents, Events, type NatsConnection } from 'nats';
+import { cheapenNatsErrors } from './cheap-nats-errors';
+import { coalesceNatsWrites } from './coalesced-writes';
 import { describeError } from './errors';
 import type { MessagingLogger } from './logger';
 
@@ -28,6 +30,8 @@ export interface ConnectNatsOptions {
  * subscriptions finish before closing.
  */
 export async function connectNats(opts: ConnectNatsOptions): Promise<NatsConnection> {
+  cheapenNatsErrors();
+  coalesceNatsWrites();
   const nc = await connect({
     servers: opts.servers,
     name: opts.name,
