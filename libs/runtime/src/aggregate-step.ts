@@ -153,8 +153,17 @@ export async function runStep<S, E extends KeelEvent, R>(
 ): Promise<StepResult<S, R>> {
   const maxAttempts = opts.maxAttempts ?? 5;
   for (let attempt = 1; ; attempt++) {
-    const entry = await loadAggregate(pool, spec, opts.streamId, opts.cache);
-    const { events, result } = opts.decide(entry.state);
+    const cached = opts.cache?.get(opts.streamId) !== undefined;
+    let entry = await loadAggregate(pool, spec, opts.streamId, opts.cache);
+    let { events, result } = opts.decide(entry.state);
+    if (events.length === 0 && !opts.inbox && cached) {
+      // "Nothing to do" decided on a cached state is never checked by an append:
+      // the state may be behind the stream (another replica wrote it), so decide
+      // once more from the stream itself.
+      opts.cache?.delete(opts.streamId);
+      entry = await loadAggregate(pool, spec, opts.streamId, opts.cache);
+      ({ events, result } = opts.decide(entry.state));
+    }
     try {
       const done = await commitStep(pool, spec, opts.streamId, entry, events, {
         metadata: opts.metadata,

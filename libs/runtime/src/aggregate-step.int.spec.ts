@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'pg';
+import { uuidv7, type BudgetEvent } from '@keel/contracts';
+import { createPool, migrate } from '@keel/event-store';
+import { AggregateCache, runStep, type AggregateSpec } from './aggregate-step';
+
+const DB = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Open (reserved, unsettled) reservation ids. */
+const spec: AggregateSpec<ReadonlySet<string>, BudgetEvent> = {
+  initial: () => new Set(),
+  evolve: (s, e) => {
+    const next = new Set(s);
+    if (e.type === 'BudgetReserved') next.add(e.data.reservationId);
+    if (e.type === 'BudgetSettled') next.delete(e.data.reservationId);
+    return next;
+  },
+};
+
+describe('runStep', () => {
+  const schema = `rt_${randomBytes(6).toString('hex')}`;
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = createPool({ connectionString: DB, schema, max: 4 });
+    await migrate(pool, schema);
+  });
+  afterAll(async () => {
+    await pool.end();
+    const admin = new Pool({ connectionString: DB, max: 1 });
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  });
+
+  it('decides "nothing to do" again from the stream when its cached state is behind (another replica wrote)', async () => {
+    const runId = uuidv7();
+    const streamId = `budget:${runId}`;
+    const metadata = () => ({
+      eventId: uuidv7(),
+      correlationId: runId,
+      tenant: 'acme',
+      producer: 'test',
+    });
+    const [replicaA, replicaB] = [
+      new AggregateCache<ReadonlySet<string>>(),
+      new AggregateCache<ReadonlySet<string>>(),
+    ];
+    const step = (
+      cache: AggregateCache<ReadonlySet<string>>,
+      decide: (s: ReadonlySet<string>) => BudgetEvent[],
+    ) =>
+      runStep(pool, spec, {
+        streamId,
+        cache,
+        metadata,
+        decide: (s) => ({ events: decide(s), result: undefined }),
+      });
+    await step(replicaB, () => []); // B caches the empty stream
+    await step(replicaA, () => [
+      {
+        type: 'BudgetReserved',
+        data: {
+          runId,
+          tenant: 'acme',
+          scope: 'run',
+          reservationId: 'r1',
+          tokens: 10,
+          costMicros: 0,
+          limitTokens: null,
+          limitCostMicros: null,
+          committedTokens: 10,
+          committedCostMicros: 0,
+          warning: false,
+        },
+      },
+    ]);
+    // B settles r1: its cache says r1 does not exist, which no append would ever check.
+    const settled = await step(replicaB, (s) =>
+      s.has('r1')
+        ? [
+            {
+              type: 'BudgetSettled',
+              data: {
+                runId,
+                reservationId: 'r1',
+                usage: { inputTokens: 1, outputTokens: 0 },
+                costMicros: 0,
+              },
+            },
+          ]
+        : [],
+    );
+    expect(settled.records.map((r) => r.type)).toEqual(['BudgetSettled']);
+    expect(settled.state.size).toBe(0);
+  });
+});
