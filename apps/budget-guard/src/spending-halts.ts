@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { streamIds, type BudgetEvent, type SpendingControlReply } from '@keel/contracts';
 import { withTransaction, type RecordedEvent } from '@keel/event-store';
-import type { FastPublisher } from '@keel/runtime';
+import { TurnBatch, type FastPublisher } from '@keel/runtime';
 import { appendBudgetEvent } from './append-budget-event';
 
 export interface Halt {
@@ -12,6 +12,8 @@ export interface Halt {
 
 const HALT_FOR = `SELECT scope, reason, since FROM spending_halts WHERE scope = $1 OR scope = '*'
                    ORDER BY scope = '*' LIMIT 1`;
+const HALTS_FOR = `SELECT scope, reason, since FROM spending_halts
+                    WHERE scope = ANY($1::text[]) OR scope = '*'`;
 
 /**
  * The kill switch. Halts live in PostgreSQL (`spending_halts`), so every guard
@@ -29,11 +31,23 @@ export class SpendingHalts {
     private readonly publisher: FastPublisher,
   ) {}
 
-  /** The halt that applies to a tenant: its own, or the global one (one indexed read). */
-  async haltFor(tenant: string): Promise<Halt | undefined> {
-    const { rows } = await this.pool.query<{ reason: string; since: Date }>(HALT_FOR, [tenant]);
-    const r = rows[0];
-    return r ? { reason: r.reason, since: r.since.toISOString() } : undefined;
+  /** Reservations of one event-loop turn share one read of the halts. */
+  private readonly reads = new TurnBatch<string, Halt | undefined>(async (tenants) => {
+    const { rows } = await this.pool.query<{ scope: string; reason: string; since: Date }>({
+      name: 'keel_halts_for',
+      text: HALTS_FOR,
+      values: [[...new Set(tenants)]],
+    });
+    const halt = (scope: string) => {
+      const r = rows.find((x) => x.scope === scope);
+      return r ? { reason: r.reason, since: r.since.toISOString() } : undefined;
+    };
+    return tenants.map((t) => halt(t) ?? halt('*'));
+  });
+
+  /** The halt that applies to a tenant: its own, or the global one (one indexed read per loop turn). */
+  haltFor(tenant: string): Promise<Halt | undefined> {
+    return this.reads.add(tenant);
   }
 
   /**

@@ -11,4 +11,5 @@ export * from './mcp-tools';
 export * from './runtime-stats';
 export * from './fast-publish';
 export * from './append-batcher';
+export * from './turn-batch';
 export * from './fleet-breaker-watch';

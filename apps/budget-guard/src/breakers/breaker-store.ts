@@ -16,6 +16,7 @@ import {
   type HealthObservation,
 } from '@keel/budget-domain';
 import { markProcessed, withTransaction, type RecordedEvent } from '@keel/event-store';
+import { TurnBatch } from '@keel/runtime';
 import { appendBudgetEvent } from '../append-budget-event';
 
 interface Row {
@@ -59,6 +60,21 @@ const toBreaker = (r: Row): FleetBreaker => ({
  * sweeper re-syncs it, should a guard die in between).
  */
 export class BreakerStore {
+  /** Successes of one event-loop turn reset their breakers in one statement. */
+  private readonly successes = new TurnBatch<string, BreakerStateName | undefined>(
+    async (names) => {
+      const { rows } = await this.pool.query<{ name: string; state: BreakerStateName }>({
+        name: 'keel_breaker_successes',
+        text: `UPDATE fleet_breakers SET failures = 0
+                WHERE name = ANY($1::text[]) AND (failures > 0 OR state = 'half_open')
+                RETURNING name, state`,
+        values: [[...new Set(names)]],
+      });
+      const state = new Map(rows.map((r) => [r.name, r.state]));
+      return names.map((n) => state.get(n));
+    },
+  );
+
   constructor(
     private readonly pool: Pool,
     private readonly policy: FleetBreakerPolicy,
@@ -67,19 +83,11 @@ export class BreakerStore {
 
   /**
    * Apply one outcome. A success against a closed breaker with no failures
-   * counted — nearly every outcome — is one indexed UPDATE that matches no
-   * row: no transaction, no write.
+   * counted — nearly every outcome — is an indexed UPDATE that matches no
+   * row (shared by the successes that arrive together): no transaction, no write.
    */
   async observe(obs: HealthObservation, cause: Cause): Promise<AppliedTransition | undefined> {
-    if (obs.ok) {
-      const { rows } = await this.pool.query<{ state: BreakerStateName }>({
-        name: 'keel_breaker_success',
-        text: `UPDATE fleet_breakers SET failures = 0
-                WHERE name = $1 AND (failures > 0 OR state = 'half_open') RETURNING state`,
-        values: [obs.breaker],
-      });
-      if (rows[0]?.state !== 'half_open') return undefined;
-    }
+    if (obs.ok && (await this.successes.add(obs.breaker)) !== 'half_open') return undefined;
     return withTransaction(this.pool, async (c) => {
       // A success is idempotent; a failure must count once per event.
       if (!obs.ok && !(await markProcessed(c, cause.consumer, cause.eventId))) return undefined;
