@@ -8,7 +8,14 @@ import {
   waitFor,
   type ScriptedModel,
 } from '@keel/testing';
-import { requestsOf, Scenarios, submitRun, typesOf, waitForEvent } from '../support/scenarios';
+import {
+  command,
+  requestsOf,
+  Scenarios,
+  submitRun,
+  typesOf,
+  waitForEvent,
+} from '../support/scenarios';
 import { freePort } from '../support/free-port';
 import { startStack, streamTypes, type KeelStack } from '../support/stack';
 
@@ -111,6 +118,139 @@ describe('budget guard', () => {
     expect(exhausted).toBe(30);
   });
 
+  /** The kill switch's halt / release (core request/reply to any guard). */
+  const control = (subject: string, payload: Record<string, unknown>) =>
+    requestJson(stack.nc, subject, payload, { timeoutMs: 5_000, schema: SpendingControlReply });
+  const waitForPaused = (runId: string) =>
+    waitFor(
+      async () =>
+        (await stack.pool.query('SELECT 1 FROM paused_runs WHERE run_id = $1', [runId]))
+          .rowCount === 1,
+      { timeoutMs: 20_000, description: 'the run to be recorded as paused' },
+    );
+  const waitForResumedCompletion = (runId: string) =>
+    waitFor(
+      async () => {
+        const e = await waitForEvent(stack.pool, runId, undefined, 30_000);
+        return e.at(-1)!.type === 'RunCompleted' ? e : undefined;
+      },
+      { timeoutMs: 40_000, description: 'the halted run to resume and complete' },
+    );
+
+  /** The run's budget-stream events, in log order. */
+  const ledgerOf = async (runId: string) =>
+    (
+      await stack.pool.query<{ type: string; id: string; position: string }>(
+        `SELECT type, data->>'reservationId' AS id, global_position::text AS position FROM events
+          WHERE stream_id = $1 ORDER BY global_position`,
+        [streamIds.budget(runId)],
+      )
+    ).rows;
+  const positionOf = async (runId: string, type: string) =>
+    (
+      await stack.pool.query<{ p: string }>(
+        `SELECT min(global_position)::text AS p FROM events
+          WHERE metadata->>'correlationId' = $1 AND type = $2`,
+        [runId, type],
+      )
+    ).rows[0]!.p;
+
+  it('reserve-ahead: the next step is reserved while its tool runs, and every reservation is settled', async () => {
+    const name = scenarios.add('ahead', (_req, i) =>
+      i === 0 ? toolCallsReply([{ name: 'sleep', arguments: { ms: 400 } }]) : finalReply('done'),
+    );
+    const run = await submitRun(stack, name, { tools: ['sleep'] });
+    const events = await waitForEvent(stack.pool, run.runId);
+    expect(events.at(-1)?.type).toBe('RunCompleted');
+    const ledger = await ledgerOf(run.runId);
+    const step2 = ledger.find((e) => e.type === 'BudgetReserved' && e.id === `${run.runId}:2`);
+    expect(step2).toBeDefined();
+    // Asked while the 400 ms tool ran: before the tool's outcome was recorded.
+    expect(BigInt(step2!.position)).toBeLessThan(
+      BigInt(await positionOf(run.runId, 'ToolCallSucceeded')),
+    );
+    // Each reservation reserved once and settled once; nothing left open. (The last
+    // settlement is sent after the run's end is committed, so wait for it.)
+    const settledIds = (l: typeof ledger) =>
+      l.filter((e) => e.type === 'BudgetSettled').map((e) => e.id);
+    const final = await waitFor(
+      async () => {
+        const l = await ledgerOf(run.runId);
+        return settledIds(l).length >= 2 ? l : undefined;
+      },
+      { timeoutMs: 15_000, description: 'both reservations settled' },
+    );
+    const reserved = final.filter((e) => e.type === 'BudgetReserved').map((e) => e.id);
+    expect(reserved).toEqual([`${run.runId}:1`, `${run.runId}:2`]);
+    expect(settledIds(final).sort()).toEqual(reserved);
+  });
+
+  it('a run cancelled while its tool runs releases the reservation asked ahead', async () => {
+    const name = scenarios.add('ahead-cancel', (_req, i) =>
+      i === 0 ? toolCallsReply([{ name: 'sleep', arguments: { ms: 3000 } }]) : finalReply('never'),
+    );
+    const run = await submitRun(stack, name, { tools: ['sleep'] });
+    const aheadId = `${run.runId}:2`;
+    await waitFor(
+      async () =>
+        (await ledgerOf(run.runId)).some((e) => e.type === 'BudgetReserved' && e.id === aheadId),
+      { timeoutMs: 15_000, description: 'the reservation asked ahead' },
+    );
+    await expect(
+      command(stack, 'cancel', {
+        runId: run.runId,
+        tenant: 'acme',
+        reason: 'no longer needed',
+        requestedBy: 'ops',
+      }),
+    ).resolves.toMatchObject({ status: 'accepted', runStatus: 'cancelled' });
+    await waitFor(
+      async () =>
+        (await ledgerOf(run.runId)).some((e) => e.type === 'BudgetSettled' && e.id === aheadId),
+      { timeoutMs: 15_000, description: 'the reservation asked ahead released' },
+    );
+    const release = await stack.pool.query<{
+      usage: { inputTokens: number; outputTokens: number };
+    }>(
+      `SELECT data->'usage' AS usage FROM events
+        WHERE stream_id = $1 AND type = 'BudgetSettled' AND data->>'reservationId' = $2`,
+      [streamIds.budget(run.runId), aheadId],
+    );
+    expect(release.rows[0]!.usage).toEqual({ inputTokens: 0, outputTokens: 0 });
+    expect(requestsOf(model, name)).toHaveLength(1); // no model call for the cancelled step
+  });
+
+  it('a halt during a slow tool stops the next model call even though its reservation was granted ahead', async () => {
+    const name = scenarios.add('ahead-halt', (_req, i) =>
+      i === 0 ? toolCallsReply([{ name: 'sleep', arguments: { ms: 1500 } }]) : finalReply('later'),
+    );
+    const run = await submitRun(stack, name, { tenant: 'initech', tools: ['sleep'] });
+    await waitFor(
+      async () =>
+        (await ledgerOf(run.runId)).some(
+          (e) => e.type === 'BudgetReserved' && e.id === `${run.runId}:2`,
+        ),
+      { timeoutMs: 15_000, description: 'the reservation asked ahead' },
+    );
+    await control(stack.names.subjects.budgetHalt.build(), {
+      scope: 'initech',
+      reason: 'investigation',
+      requestedBy: 'ops',
+    });
+    try {
+      // The tool ends after the grant's second: the step asks again and meets the halt.
+      await waitForPaused(run.runId);
+      expect(requestsOf(model, name)).toHaveLength(1);
+    } finally {
+      await control(stack.names.subjects.budgetRelease.build(), {
+        scope: 'initech',
+        requestedBy: 'ops',
+      });
+    }
+    const events = await waitForResumedCompletion(run.runId);
+    expect(typesOf(events).filter((t) => t === 'ModelDecisionRecorded')).toHaveLength(2);
+  });
+
   it('a run’s cost budget (priced by model) ends it degraded before it overspends', async () => {
     const name = scenarios.add('costly', (req) =>
       toolCallsReply([
@@ -205,8 +345,6 @@ describe('budget guard', () => {
   });
 
   it('the kill switch pauses a tenant’s runs before their next model call and resumes them on release', async () => {
-    const control = (subject: string, payload: Record<string, unknown>) =>
-      requestJson(stack.nc, subject, payload, { timeoutMs: 5_000, schema: SpendingControlReply });
     const name = scenarios.add('halted', (req) =>
       req.messages.some((m) => m.role === 'tool')
         ? finalReply('resumed')
@@ -222,12 +360,7 @@ describe('budget guard', () => {
     const run = await submitRun(stack, name);
     // The guard records the run as paused; the planner acks instead of waiting in a
     // redelivery loop, so a long halt never uses up the message's deliveries.
-    await waitFor(
-      async () =>
-        (await stack.pool.query('SELECT 1 FROM paused_runs WHERE run_id = $1', [run.runId]))
-          .rowCount === 1,
-      { timeoutMs: 20_000, description: 'the run to be recorded as paused' },
-    );
+    await waitForPaused(run.runId);
     await waitFor(
       async () =>
         (
@@ -246,13 +379,7 @@ describe('budget guard', () => {
       scope: 'acme',
       requestedBy: 'ops',
     });
-    const events = await waitFor(
-      async () => {
-        const e = await waitForEvent(stack.pool, run.runId, undefined, 30_000);
-        return e.at(-1)!.type === 'RunCompleted' ? e : undefined;
-      },
-      { timeoutMs: 40_000, description: 'the halted run to resume and complete' },
-    );
+    const events = await waitForResumedCompletion(run.runId);
     expect(typesOf(events).filter((t) => t === 'ModelDecisionRecorded')).toHaveLength(2);
     expect(await streamTypes(stack.pool, streamIds.budget(run.runId))).toContain('SpendingResumed');
     const { rowCount } = await stack.pool.query('SELECT 1 FROM paused_runs WHERE run_id = $1', [

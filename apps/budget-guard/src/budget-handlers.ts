@@ -73,10 +73,11 @@ export async function reserve(
   deps: BudgetDeps,
   req: ReserveBudgetRequest,
 ): Promise<ReserveBudgetReply> {
-  const halt =
-    (await deps.halts.haltFor(req.tenant)) && (await deps.halts.pause(req.runId, req.tenant));
+  // Ahead of time nothing is paused: the step itself meets the halt when it comes.
+  const halted = await deps.halts.haltFor(req.tenant);
+  const halt = halted && (req.ahead ? halted : await deps.halts.pause(req.runId, req.tenant));
   if (halt) {
-    countReservation(req.tenant, 'halted');
+    if (!req.ahead) countReservation(req.tenant, 'halted');
     return { status: 'halted', reason: halt.reason, since: halt.since };
   }
   const { config } = deps;
@@ -114,7 +115,7 @@ export async function reserve(
       decide: (s) => {
         const settle = settled(s);
         const { events, outcome } = decideReserve(settle.reduce(evolveBudget, s), runCmd);
-        return { events: [...settle, ...events], result: outcome };
+        return { events: [...settle, ...recorded(req, outcome, events)], result: outcome };
       },
       metadata: metadataFor(req),
       cache: deps.cache,
@@ -151,8 +152,8 @@ export async function reserve(
     const meta = metadataFor(req);
     const withMeta = (events: BudgetEvent[]) => events.map((e) => ({ ...e, metadata: meta() }));
     const written: RecordedEvent[] = [];
-    const runEvents = [...runSettle, ...onRun.events];
-    const dayEvents = [...daySettle, ...onDay.events];
+    const runEvents = [...runSettle, ...recorded(req, onRun.outcome, onRun.events)];
+    const dayEvents = [...daySettle, ...recorded(req, onRun.outcome, onDay.events)];
     if (runEvents.length > 0)
       written.push(
         ...(
@@ -181,6 +182,13 @@ export async function reserve(
   return reply(req, outcome, records, settleCost);
 }
 
+/** A refusal of a reservation asked ahead of time is not recorded (the step asks again). */
+const recorded = (
+  req: ReserveBudgetRequest,
+  outcome: ReturnType<typeof decideReserve>['outcome'],
+  events: BudgetEvent[],
+) => (req.ahead && outcome.status !== 'granted' ? [] : events);
+
 /** The answer, counted: the outcome, and the previous step's spend if this request settled it. */
 function reply(
   req: ReserveBudgetRequest,
@@ -188,10 +196,12 @@ function reply(
   records: readonly RecordedEvent[],
   settleCost: number,
 ): ReserveBudgetReply {
-  countReservation(
-    req.tenant,
-    o.status === 'exhausted' ? 'exhausted' : o.warning ? 'warning' : 'granted',
-  );
+  // A refusal ahead of time is counted when the step itself is refused.
+  if (!req.ahead || o.status === 'granted')
+    countReservation(
+      req.tenant,
+      o.status === 'exhausted' ? 'exhausted' : o.warning ? 'warning' : 'granted',
+    );
   const settledNow = records.some(
     (r) => r.type === 'BudgetSettled' && r.streamId === streamIds.budget(req.runId),
   );

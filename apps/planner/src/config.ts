@@ -93,6 +93,11 @@ export const PlannerConfig = BaseConfig.extend({
   /** Tools whose calls always need a person's approval (comma-separated). */
   KEEL_REVIEW_TOOLS: csv,
   KEEL_BUDGET_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
+  /**
+   * Reserve-ahead: the next step's reservation is asked while its tools run,
+   * allowing this many input tokens per pending tool result. 0 turns it off.
+   */
+  KEEL_RESERVE_AHEAD_TOKENS_PER_TOOL: z.coerce.number().int().min(0).default(1024),
   KEEL_RUN_MAX_STEPS: z.coerce.number().int().min(1).default(20),
   KEEL_RUN_MAX_TOOL_CALLS: z.coerce.number().int().min(0).default(50),
   KEEL_RUN_MAX_TOKENS: z.coerce.number().int().min(1).default(200_000),

@@ -1,5 +1,10 @@
 import type { Logger } from 'pino';
-import { MODEL_BREAKER_OPEN, type RunEvent, type Usage } from '@keel/contracts';
+import {
+  MODEL_BREAKER_OPEN,
+  type ReserveBudgetRequest,
+  type RunEvent,
+  type Usage,
+} from '@keel/contracts';
 import { retryDecision } from '@keel/resilience';
 import {
   buildTranscript,
@@ -16,6 +21,7 @@ import {
 } from '@keel/run-domain';
 import type { ToolRegistry } from '@keel/tools';
 import type { BudgetClient } from './budget/budget-client';
+import type { ReservationsAhead } from './budget/reservations-ahead';
 import { ModelCallError, type ModelReply, type ToolSpec } from './model/model-client';
 import type { ModelRouter } from './model/model-router';
 import type { DriverPolicy } from './run-driver';
@@ -55,6 +61,8 @@ export class ModelStep {
     private readonly deps: {
       readonly router: ModelRouter;
       readonly budget: BudgetClient;
+      /** Reservations asked for ahead of their step (absent: reserve-ahead is off). */
+      readonly ahead?: ReservationsAhead;
       readonly tools: ToolRegistry;
       readonly log: Logger;
       readonly policy: DriverPolicy;
@@ -64,39 +72,9 @@ export class ModelStep {
   async run(state: ActiveRunState, step: number, synthesis: boolean): Promise<StepOutcome> {
     const { budget, router, policy, log } = this.deps;
     const reservationId = `${state.runId}:${step}`;
-    const previous = state.history.findLast((h) => h.kind === 'decision');
     const plannedModel = router.modelFor(synthesis ? 'synthesis' : 'reasoning');
-    const grant = await budget.reserve({
-      runId: state.runId,
-      tenant: state.tenant,
-      reservationId,
-      model: plannedModel,
-      // Estimates: the guard settles the actual usage after the call.
-      inputTokens: Math.min(
-        policy.contextTokens,
-        Math.ceil((state.prompt.length + JSON.stringify(state.history).length) / 4),
-      ),
-      outputTokens: policy.maxOutputTokens,
-      limitTokens: state.limits.maxTokens,
-      ...(state.limits.maxInputTokens !== undefined
-        ? { limitInputTokens: state.limits.maxInputTokens }
-        : {}),
-      ...(state.limits.maxOutputTokens !== undefined
-        ? { limitOutputTokens: state.limits.maxOutputTokens }
-        : {}),
-      ...(state.limits.maxCostUsd !== undefined ? { limitCostUsd: state.limits.maxCostUsd } : {}),
-      // The first step arms the run's deadline timer in the guard.
-      ...(state.step === 0 ? { deadlineAt: state.limits.deadlineAt } : {}),
-      ...(previous?.kind === 'decision'
-        ? {
-            settle: {
-              reservationId: `${state.runId}:${previous.step}`,
-              usage: previous.stepUsage,
-              model: previous.model,
-            },
-          }
-        : {}),
-    });
+    const request = this.reserveRequest(state, step, plannedModel, 0);
+    const grant = (await this.deps.ahead?.take(request)) ?? (await budget.reserve(request));
     if (grant.status === 'halted') {
       // The kill switch: no half-done step. The guard recorded the run as paused and
       // resumes it on release; until then no delivery waits in a redelivery loop.
@@ -259,6 +237,60 @@ export class ModelStep {
         poolOf: (t) => this.deps.tools.poolOf(t),
       }),
     );
+  }
+
+  /**
+   * Ask now for the next step's reservation (the run waits for a non-final
+   * tool round): the estimate allows `reserveAheadTokensPerTool` for each
+   * pending call's result, which the transcript does not hold yet.
+   */
+  reserveAhead(state: ActiveRunState, pendingCalls: number): void {
+    const perTool = this.deps.policy.reserveAheadTokensPerTool;
+    if (!this.deps.ahead || perTool <= 0) return;
+    const step = state.step + 1;
+    const model = this.deps.router.modelFor('reasoning');
+    this.deps.ahead.ask(this.reserveRequest(state, step, model, perTool * pendingCalls));
+  }
+
+  /** The reservation for `step`, settling the step before it (estimates; the guard settles actual usage). */
+  private reserveRequest(
+    state: ActiveRunState,
+    step: number,
+    model: string,
+    extraInputTokens: number,
+  ): ReserveBudgetRequest {
+    const { policy } = this.deps;
+    const previous = state.history.findLast((h) => h.kind === 'decision');
+    const { limits } = state;
+    return {
+      runId: state.runId,
+      tenant: state.tenant,
+      reservationId: `${state.runId}:${step}`,
+      model,
+      inputTokens: Math.min(
+        policy.contextTokens,
+        Math.ceil((state.prompt.length + JSON.stringify(state.history).length) / 4) +
+          extraInputTokens,
+      ),
+      outputTokens: policy.maxOutputTokens,
+      limitTokens: limits.maxTokens,
+      ...(limits.maxInputTokens !== undefined ? { limitInputTokens: limits.maxInputTokens } : {}),
+      ...(limits.maxOutputTokens !== undefined
+        ? { limitOutputTokens: limits.maxOutputTokens }
+        : {}),
+      ...(limits.maxCostUsd !== undefined ? { limitCostUsd: limits.maxCostUsd } : {}),
+      // The first step arms the run's deadline timer in the guard.
+      ...(state.step === 0 ? { deadlineAt: limits.deadlineAt } : {}),
+      ...(previous?.kind === 'decision'
+        ? {
+            settle: {
+              reservationId: `${state.runId}:${previous.step}`,
+              usage: previous.stepUsage,
+              model: previous.model,
+            },
+          }
+        : {}),
+    };
   }
 
   /** Settle a reservation on its own (no later reserve will carry it); `final` disarms the deadline. */

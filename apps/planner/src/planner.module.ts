@@ -30,6 +30,7 @@ import {
 import { isFinal, type RunState } from '@keel/run-domain';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 import { BudgetClient } from './budget/budget-client';
+import { ReservationsAhead } from './budget/reservations-ahead';
 import { modelMapOf, PLANNER_CONFIG, type PlannerConfig } from './config';
 import { runCommandHandlers } from './handlers/run-commands.handler';
 import { runRequestHandler } from './handlers/run-request.handler';
@@ -155,6 +156,7 @@ export class PlannerModule {
             fleet: FleetBreakerWatch,
           ) => {
             const map = modelMapOf(config);
+            const budget = new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS);
             return new RunDriver({
               pool,
               log,
@@ -162,7 +164,8 @@ export class PlannerModule {
               publisher: new FastPublisher(js, names),
               batcher: new AppendBatcher(pool),
               tools,
-              budget: new BudgetClient(nc, names, config.KEEL_BUDGET_TIMEOUT_MS),
+              budget,
+              ahead: new ReservationsAhead(budget),
               router: new ModelRouter(map, {
                 fleet: fleet.view,
                 createClient: (provider, model) =>
@@ -189,6 +192,7 @@ export class PlannerModule {
                 invalidOutputEscalation: config.KEEL_INVALID_OUTPUT_ESCALATION,
                 maxOutputTokens: config.KEEL_MODEL_MAX_OUTPUT_TOKENS,
                 contextTokens: config.KEEL_MODEL_CONTEXT_TOKENS,
+                reserveAheadTokensPerTool: config.KEEL_RESERVE_AHEAD_TOKENS_PER_TOOL,
               },
             });
           },

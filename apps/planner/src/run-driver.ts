@@ -1,7 +1,13 @@
 import { countCommitted } from './run-metrics';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { streamIds, type RunCommandReply, type RunEvent, type Usage } from '@keel/contracts';
+import {
+  streamIds,
+  type ModelDecision,
+  type RunCommandReply,
+  type RunEvent,
+  type Usage,
+} from '@keel/contracts';
 import type { InboxEntry } from '@keel/event-store';
 import { ConcurrencyError } from '@keel/event-store';
 import { RetryableError, TerminalError } from '@keel/messaging';
@@ -25,6 +31,7 @@ import {
 } from '@keel/runtime';
 import type { ToolRegistry } from '@keel/tools';
 import type { BudgetClient } from './budget/budget-client';
+import type { ReservationsAhead } from './budget/reservations-ahead';
 import { ModelStep, type StepOutcome } from './model-step';
 import type { ModelRouter } from './model/model-router';
 import { runAggregate } from './run-aggregate';
@@ -40,12 +47,16 @@ export interface DriverPolicy {
   readonly invalidOutputEscalation: 'review' | 'dead_letter';
   readonly maxOutputTokens: number;
   readonly contextTokens: number;
+  /** Reserve-ahead's allowance for each pending tool result (0: reserve-ahead off). */
+  readonly reserveAheadTokensPerTool: number;
 }
 
 export interface DriverDeps {
   readonly pool: Pool;
   readonly router: ModelRouter;
   readonly budget: BudgetClient;
+  /** Next steps' reservations, asked while their tools run (docs/design/budgets.md). */
+  readonly ahead?: ReservationsAhead;
   readonly tools: ToolRegistry;
   readonly log: Logger;
   readonly cache: AggregateCache<RunState>;
@@ -220,8 +231,16 @@ export class RunDriver {
       void this.step.settle(after, reservationId, usage, model, ended);
     if (outcome?.reservation && (ended || (decided && !continues(after))))
       settle(outcome.reservation.id, outcome.reservation.usage(), outcome.reservation.model);
-    else if (ended && last?.kind === 'decision')
+    else if (ended && last?.kind === 'decision') {
       settle(`${after.runId}:${last.step}`, last.stepUsage, last.model);
+      // The run ended during a tool round that went on: release the next step's
+      // reservation if it was asked ahead (the guard ignores an unknown one).
+      if (roundContinues(last.decision))
+        settle(`${after.runId}:${last.step + 1}`, NO_USAGE, last.model);
+    }
+    // The next step's reservation, asked while the tools run.
+    if (!ended && decided && after.status === 'awaiting_tools' && !after.final)
+      this.step.reserveAhead(after, after.pending.length);
     if (!ended) return;
     this.deps.onRunEnded?.(after, events);
     const failed = events.find((e) => e.type === 'RunFailed');
@@ -248,6 +267,11 @@ export class RunDriver {
     });
   }
 }
+
+const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0 };
+
+/** A decision whose tool round leads to another model call (reserve-ahead may have asked for it). */
+const roundContinues = (d: ModelDecision) => d.kind === 'tool_calls' && !d.final;
 
 /** The run goes on to another model call after this round without anyone settling in between. */
 const continues = (s: ActiveRunState) => s.status === 'awaiting_tools' && !s.final;

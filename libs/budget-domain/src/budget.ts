@@ -74,8 +74,12 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
       };
       const reservations = new Map(state.reservations);
       const day = event.data.tenantDay;
+      // A second BudgetReserved for an open reservation raises it to the new amount.
+      const raised = state.reservations.get(event.data.reservationId);
+      const before =
+        raised && !raised.settled ? sub(state.committed, raised.amount) : state.committed;
       reservations.set(event.data.reservationId, { amount, ...(day ? { tenantDay: day } : {}) });
-      return { ...state, reservations, committed: add(state.committed, amount) };
+      return { ...state, reservations, committed: add(before, amount) };
     }
     case 'BudgetReservationDenied':
       return { ...state, denied: new Set([...state.denied, event.data.reservationId]) };
@@ -121,28 +125,56 @@ export interface ReserveCommand {
   readonly tenantDay?: string;
 }
 
+/**
+ * What granting `cmd` adds to the ledger: nothing for a reservation already
+ * held at this size or more (or settled), the difference for one asked again
+ * with a larger estimate (a raise), the whole amount for a new one.
+ */
+function increment(state: BudgetState, cmd: ReserveCommand): Amount | undefined {
+  const held = state.reservations.get(cmd.reservationId);
+  if (!held) return cmd.amount;
+  if (held.settled || !exceeds(cmd.amount, held.amount)) return undefined;
+  const d = sub(cmd.amount, held.amount);
+  return {
+    tokens: Math.max(0, d.tokens),
+    inputTokens: Math.max(0, d.inputTokens),
+    outputTokens: Math.max(0, d.outputTokens),
+    costMicros: Math.max(0, d.costMicros),
+  };
+}
+
+const exceeds = (a: Amount, b: Amount) =>
+  a.tokens > b.tokens ||
+  a.inputTokens > b.inputTokens ||
+  a.outputTokens > b.outputTokens ||
+  a.costMicros > b.costMicros;
+
 /** Whether `amount` fits; the reason when it does not. Pure, for checking several ledgers first. */
 export function fits(state: BudgetState, cmd: ReserveCommand): string | undefined {
-  if (state.reservations.has(cmd.reservationId)) return undefined;
-  const after = add(state.committed, cmd.amount);
+  const amount = increment(state, cmd);
+  if (!amount) return undefined;
+  const after = add(state.committed, amount);
   const what = cmd.scope === 'run' ? 'the run' : "the tenant's day";
   if (state.denied.has(cmd.reservationId)) return `${cmd.reservationId} was refused before`;
   if (cmd.limits.tokens !== null && after.tokens > cmd.limits.tokens)
-    return `reserving ${cmd.amount.tokens} tokens would commit ${after.tokens} of ${what}'s ${cmd.limits.tokens}`;
+    return `reserving ${amount.tokens} tokens would commit ${after.tokens} of ${what}'s ${cmd.limits.tokens}`;
   const { inputTokens: inLimit, outputTokens: outLimit } = cmd.limits;
   if (inLimit != null && after.inputTokens > inLimit)
-    return `reserving ${cmd.amount.inputTokens} input tokens would commit ${after.inputTokens} of ${what}'s ${inLimit}`;
+    return `reserving ${amount.inputTokens} input tokens would commit ${after.inputTokens} of ${what}'s ${inLimit}`;
   if (outLimit != null && after.outputTokens > outLimit)
-    return `reserving ${cmd.amount.outputTokens} output tokens would commit ${after.outputTokens} of ${what}'s ${outLimit}`;
+    return `reserving ${amount.outputTokens} output tokens would commit ${after.outputTokens} of ${what}'s ${outLimit}`;
   if (cmd.limits.costMicros !== null && after.costMicros > cmd.limits.costMicros)
-    return `reserving $${usd(cmd.amount.costMicros)} would commit $${usd(after.costMicros)} of ${what}'s $${usd(cmd.limits.costMicros)}`;
+    return `reserving $${usd(amount.costMicros)} would commit $${usd(after.costMicros)} of ${what}'s $${usd(cmd.limits.costMicros)}`;
   return undefined;
 }
 
 /**
- * Decide a reservation on one ledger. A reservation id already decided
+ * Decide a reservation on one ledger. A reservation id already granted
  * returns the recorded outcome and no new event, so a retried request never
- * reserves twice. `refusal` (from `fits` on another ledger) denies it here too.
+ * reserves twice — unless it asks for more than is held (an estimate made
+ * ahead of time turned out low): then only the difference is checked, and a
+ * grant records the reservation again at the new amount. `refusal` (from
+ * `fits` on another ledger) denies it here too.
  */
 export function decideReserve(
   state: BudgetState,
@@ -150,7 +182,8 @@ export function decideReserve(
   refusal?: string,
 ): { events: BudgetEvent[]; outcome: ReserveOutcome } {
   const ratio = cmd.warningRatio ?? WARNING_RATIO;
-  if (state.reservations.has(cmd.reservationId)) {
+  const amount = increment(state, cmd);
+  if (!amount) {
     return {
       events: [],
       outcome: {
@@ -181,7 +214,7 @@ export function decideReserve(
         ];
     return { events, outcome: { status: 'exhausted', reason, committed: state.committed } };
   }
-  const after = add(state.committed, cmd.amount);
+  const after = add(state.committed, amount);
   const warning = isWarning(after, cmd.limits, ratio);
   return {
     events: [

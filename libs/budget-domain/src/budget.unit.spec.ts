@@ -47,6 +47,35 @@ describe('budget decider', () => {
     expect(again.outcome).toMatchObject({ status: 'granted', committed: { tokens: 500 } });
   });
 
+  it('asked again with a larger estimate, a reservation is raised by the difference, checked against the limit', () => {
+    const a = decideReserve(initialBudgetState(), reserve('s1', 500));
+    const smaller = decideReserve(fold(a.events), reserve('s1', 300));
+    expect(smaller.events).toEqual([]);
+    const raised = decideReserve(fold(a.events), reserve('s1', 700));
+    expect(raised.outcome).toMatchObject({ status: 'granted', committed: { tokens: 700 } });
+    expect(raised.events).toMatchObject([
+      { type: 'BudgetReserved', data: { reservationId: 's1', tokens: 700, committedTokens: 700 } },
+    ]);
+    const state = fold([...a.events, ...raised.events]);
+    expect(state.committed.tokens).toBe(700);
+    expect(state.reservations.get('s1')?.amount.tokens).toBe(700);
+    // Only the difference (+600) is checked: 700 + 600 > 1000.
+    const tooMuch = decideReserve(state, reserve('s1', 1300));
+    expect(tooMuch.outcome.status).toBe('exhausted');
+    expect(fits(state, reserve('s1', 1000))).toBeUndefined();
+    // A settled reservation is never raised.
+    const settled = fold([
+      ...a.events,
+      ...decideSettle(fold(a.events), {
+        runId,
+        reservationId: 's1',
+        usage: { inputTokens: 10, outputTokens: 0 },
+        costMicros: 0,
+      }),
+    ]);
+    expect(decideReserve(settled, reserve('s1', 900)).events).toEqual([]);
+  });
+
   it('settling replaces the reservation by the actual usage and cost, once', () => {
     const a = decideReserve(initialBudgetState(), reserve('s1', 800));
     const settle = {

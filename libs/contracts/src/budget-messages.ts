@@ -36,6 +36,12 @@ export const ReserveBudgetRequest = z.object({
   deadlineAt: z.string().optional(),
   /** Settle the previous step's reservation in the same guard transaction (one hop instead of two). */
   settle: Settlement.optional(),
+  /**
+   * Reserved ahead (while the step's tools still run): a refusal or a halt is
+   * answered but not recorded, and the run is not paused — the step asks
+   * again, with its exact estimate, when it comes.
+   */
+  ahead: z.boolean().optional(),
   traceparent: z.string().optional(),
 });
 export type ReserveBudgetRequest = z.infer<typeof ReserveBudgetRequest>;
