@@ -1,12 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { spawnService, startOtlpReceiver, stopAll } from '@keel/testing';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KeelAttr } from '@keel/telemetry';
+import { spawnService, startOtlpReceiver, stopAll, type OtlpReceiver } from '@keel/testing';
 import { ROOT, startStack } from '../support/stack';
 import { scaling, sequential, soak, throughput } from './phases';
-import { writeReport, renderTable } from './report';
+import { writeReport, renderHops, renderTable } from './report';
 import { PEERS, type BenchResults } from './results';
 import { RunSubmitter } from './run-submitter';
+import { renderWaterfall } from './waterfall';
 
 /**
  * `npm run bench` — the agent-run-10 workload through the whole system.
@@ -15,12 +18,18 @@ import { RunSubmitter } from './run-submitter';
  *   --scaling   (d) 1 vs 2 tool-executor replicas, I/O-bound tool
  *   --soak      (e) steady rate for --minutes N (default 10)
  *   --profile DIR  write a CPU profile of every service into DIR (node --cpu-prof)
+ *   --waterfall  sample every trace; print the last sequential run's spans (no throughput phase)
+ *   --slowest    print the event timeline of the slowest run of the throughput phase
+ *   --env K=V    a service setting for this run (repeatable), to compare with and without a change
  * Starts its own stack (fresh schema and stream prefix) on the local NATS and
  * PostgreSQL, the scripted model as a separate process, and a local OTLP sink.
  */
 const TRACE_SAMPLE_RATIO = 0.05;
 
 async function main(argv: string[]): Promise<void> {
+  // --waterfall: sample every trace and print the last sequential run's spans (diagnosis only).
+  const waterfall = argv.includes('--waterfall');
+  const sampleRatio = waterfall ? 1 : TRACE_SAMPLE_RATIO;
   const mode: BenchResults['mode'] = argv.includes('--scaling')
     ? 'scaling'
     : argv.includes('--soak')
@@ -41,7 +50,7 @@ async function main(argv: string[]): Promise<void> {
   const [, modelUrl] = await model.waitForLog(/listening at (\S+)/, 10_000);
   const sink = await startOtlpReceiver();
   const config = {
-    KEEL_TRACE_SAMPLE_RATIO: String(TRACE_SAMPLE_RATIO),
+    KEEL_TRACE_SAMPLE_RATIO: String(sampleRatio),
     KEEL_DB_POOL_SIZE: '16',
     KEEL_PLANNER_CONCURRENCY: '64',
     KEEL_POOL_CONCURRENCY: '64',
@@ -49,6 +58,13 @@ async function main(argv: string[]): Promise<void> {
     KEEL_STATS_INTERVAL_MS: mode === 'soak' ? '10000' : '0',
     // --no-tracing: measure what tracing costs (the required configuration keeps it on).
     ...(argv.includes('--no-tracing') ? { OTEL_SDK_DISABLED: 'true' } : {}),
+    // --env K=V (repeatable): a service setting to compare, e.g. an optimisation turned off.
+    ...Object.fromEntries(
+      argv.flatMap((a, i): [string, string][] => {
+        const [k, v] = a === '--env' ? (argv[i + 1] ?? '').split('=', 2) : [];
+        return k && v !== undefined ? [[k, v]] : [];
+      }),
+    ),
   };
   const profileDir = argv.includes('--profile') ? argv[argv.indexOf('--profile') + 1] : undefined;
   const stack = await startStack({
@@ -67,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
     machine: machine(),
     config: {
       ...config,
-      traceSampleRatio: TRACE_SAMPLE_RATIO,
+      traceSampleRatio: sampleRatio,
       postgresSynchronousCommit: pgSetting('synchronous_commit'),
       jetstreamStorage: 'file',
     },
@@ -77,7 +93,11 @@ async function main(argv: string[]): Promise<void> {
     if (mode === 'default' || mode === 'smoke') {
       const smoke = mode === 'smoke';
       log(`(a) sequential: ${smoke ? 5 : 20} warm-up + ${smoke ? 20 : 200} runs`);
-      results.sequential = await sequential(submitter, smoke ? 5 : 20, smoke ? 20 : 200);
+      results.sequential = await sequential(stack, submitter, smoke ? 5 : 20, smoke ? 20 : 200);
+      if (waterfall) await printWaterfall(sink, submitter.lastRunId);
+    }
+    if ((mode === 'default' || mode === 'smoke') && !waterfall) {
+      const smoke = mode === 'smoke';
       log(`(b) throughput: ${smoke ? 200 : 2000} runs, ${smoke ? 16 : 64} in flight`);
       const t = await throughput(stack, submitter, smoke ? 200 : 2000, smoke ? 16 : 64);
       results.throughput = t.throughput;
@@ -107,10 +127,13 @@ async function main(argv: string[]): Promise<void> {
     }
   } finally {
     submitter.stop();
+    const warnings = warningsOf(stack.services);
+    if (warnings) console.log(`\nWarnings and errors the services logged:\n${warnings}`);
     await stack.stop();
     await stopAll([model]);
     await sink.close();
   }
+  if (results.sequential?.hops) console.log(`\n${renderHops(results.sequential.hops)}`);
   console.log(`\n${renderTable(results)}`);
   const files = writeReport(results, join(ROOT, 'bench', 'results'));
   console.log(`\nwrote ${files.json}\n      ${files.markdown}`);
@@ -144,6 +167,33 @@ function pgSetting(name: string): string {
   } catch {
     return '?';
   }
+}
+
+async function printWaterfall(sink: OtlpReceiver, runId: string | undefined): Promise<void> {
+  const span = await sink.waitForSpan((s) => s.attributes[KeelAttr.runId] === runId, 10_000);
+  await sleep(2_000); // the services export in batches
+  console.log(`\nThe last sequential run's trace (ms from its first span):\n`);
+  console.log(renderWaterfall(sink.spans(), span.traceId));
+}
+
+/** Count of warn/error log lines per service and message: a slow run usually says why here. */
+function warningsOf(services: ReadonlyMap<string, { logs(): string }>): string {
+  const lines: string[] = [];
+  for (const [name, h] of services) {
+    const counts = new Map<string, number>();
+    for (const line of h.logs().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as { level?: number; msg?: string };
+        if ((entry.level ?? 0) >= 40)
+          counts.set(entry.msg ?? '?', (counts.get(entry.msg ?? '?') ?? 0) + 1);
+      } catch {
+        // not a log line
+      }
+    }
+    for (const [msg, n] of counts) lines.push(`  ${name}: ${n} × ${msg}`);
+  }
+  return lines.join('\n');
 }
 
 const log = (s: string) => console.log(`[bench] ${s}`);

@@ -3,7 +3,8 @@ import type { KeelStack } from '../support/stack';
 import { distribution } from './distribution';
 import { cpuSnapshot, peakRssMiB } from './proc-stats';
 import type { BenchResults } from './results';
-import { runConcurrently, type RunSubmitter } from './run-submitter';
+import { hopTimeline, runTimeline } from './hop-timeline';
+import { runConcurrently, type RunOutcome, type RunSubmitter } from './run-submitter';
 import { STEPS_PER_RUN } from '@keel/testing';
 
 const PROMPT = 'agent-run-10: five decisions, five no-op tool calls';
@@ -11,16 +12,19 @@ const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
 /** (a) runs one at a time after a warm-up. */
 export async function sequential(
+  stack: KeelStack,
   submitter: RunSubmitter,
   warmup: number,
   runs: number,
 ): Promise<NonNullable<BenchResults['sequential']>> {
   for (let i = 0; i < warmup; i++) await submitter.submit(PROMPT, ['noop']);
   const samples: number[] = [];
+  const outcomes: RunOutcome[] = [];
   for (let i = 0; i < runs; i++) {
     const r = await submitter.submit(PROMPT, ['noop']);
     if (!r.ok) throw new Error(`sequential run ${r.runId} did not complete`);
     samples.push(round(r.latencyMs, 3));
+    outcomes.push(r);
   }
   const runLatencyMs = distribution(samples);
   return {
@@ -32,6 +36,7 @@ export async function sequential(
       p99: round(runLatencyMs.p99 / STEPS_PER_RUN, 3),
     },
     samplesMs: samples,
+    hops: await hopTimeline(stack.pool, outcomes),
   };
 }
 
@@ -53,6 +58,11 @@ export async function throughput(
   const after = cpuSnapshot(pids);
 
   const ok = outcomes.filter((o) => o.ok);
+  const slowest = [...ok].sort((a, b) => b.latencyMs - a.latencyMs)[0];
+  if (slowest && process.argv.includes('--slowest'))
+    console.log(
+      `\nThe slowest run (${slowest.latencyMs.toFixed(0)} ms):\n${await runTimeline(stack.pool, slowest)}`,
+    );
   const bucketMs = 250;
   const buckets: number[] = [];
   for (const o of ok) {

@@ -1,3 +1,4 @@
+import type { HopGap } from './hop-timeline';
 /**
  * The shape of a benchmark run's results (`bench/results/<date>.json`).
  * Written by `npm run bench`, rendered to Markdown + SVG by `report.ts`.
@@ -43,6 +44,8 @@ export interface BenchResults {
     /** run latency / 10 */
     readonly stepOverheadMs: { p50: number; p99: number };
     readonly samplesMs: readonly number[];
+    /** Median gap per hop (consecutive events of a run), to see where a run's time goes. */
+    readonly hops?: readonly HopGap[];
   };
   /** (b) many runs in flight through the NATS ingress. */
   readonly throughput?: {

@@ -9,6 +9,9 @@ export interface RunOutcome {
   readonly ok: boolean;
   readonly latencyMs: number;
   readonly finishedAt: number;
+  /** Wall-clock (epoch ms) of the submit and of the end's arrival. */
+  readonly submittedAtMs: number;
+  readonly endedAtMs: number;
 }
 
 /**
@@ -20,6 +23,8 @@ export interface RunOutcome {
 export class RunSubmitter {
   private readonly waiting = new Map<string, (ok: boolean) => void>();
   private subs: Subscription[] = [];
+  /** The run submitted last (e.g. to find its trace). */
+  lastRunId: string | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -49,6 +54,7 @@ export class RunSubmitter {
   async submit(prompt: string, tools: string[], timeoutMs = 60_000): Promise<RunOutcome> {
     const requestId = `bench-${uuidv7()}`;
     const runId = runIdFor('bench', requestId);
+    this.lastRunId = runId;
     const ended = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       this.waiting.set(runId, (ok) => {
@@ -56,6 +62,7 @@ export class RunSubmitter {
         resolve(ok);
       });
     });
+    const submittedAtMs = Date.now();
     const t0 = performance.now();
     await this.js.publish(
       this.names.subjects.runRequest.build(),
@@ -71,7 +78,14 @@ export class RunSubmitter {
     const ok = await ended;
     this.waiting.delete(runId);
     const finishedAt = performance.now();
-    return { runId, ok, latencyMs: finishedAt - t0, finishedAt };
+    return {
+      runId,
+      ok,
+      latencyMs: finishedAt - t0,
+      finishedAt,
+      submittedAtMs,
+      endedAtMs: Date.now(),
+    };
   }
 
   stop(): void {

@@ -1,3 +1,4 @@
+import type { HopGap } from '../hop-timeline';
 import type { BenchResults } from '../results';
 import { COMPARISON_COLUMNS, comparisonRows, dbosPeer } from './compare';
 import { fmtDateTime } from './format';
@@ -43,4 +44,15 @@ export function renderTable(r: BenchResults): string {
     );
   }
   return `${blocks.join('\n\n')}\n`;
+}
+
+/** Where a sequential run's time goes: the median gap per hop. */
+export function renderHops(hops: readonly HopGap[]): string {
+  return [
+    'Sequential run, median gap per hop (event append times; "submit" and "end seen" are the load generator):',
+    alignColumns(
+      ['hop', 'runs', 'p50 (ms)'],
+      hops.map((h) => [h.hop, String(h.count), h.p50Ms.toFixed(2)]),
+    ),
+  ].join('\n');
 }
