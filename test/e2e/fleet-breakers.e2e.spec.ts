@@ -152,4 +152,60 @@ describe('fleet-wide circuit breakers', () => {
       new RegExp(`keel_fleet_breaker_transitions_total\\{${label},to="open"[^}]*\\} 1\\n`),
     );
   });
+
+  it('a success after counted failures resets the fleet count: failures must be consecutive to open', async () => {
+    // Replicas report a success only while the bucket says the breaker counts failures, so
+    // this fails if reports are not sent, not received, or not applied.
+    const failedTwice = (path: string) =>
+      api.on(path, (n) => (n < 2 ? { status: 503 } : { status: 200, body: { ok: true } }));
+    const counted = async (runId: string) => {
+      const { rows } = await stack.pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM inbox i JOIN events e ON e.event_id::text = i.message_id
+          WHERE i.consumer = $1 AND e.metadata->>'correlationId' = $2`,
+        [stack.names.consumers.breakerHealth('ToolCallAttemptFailed'), runId],
+      );
+      return Number(rows[0]!.n);
+    };
+    const runOn = async (name: string, url: string) => {
+      const run = await submitRun(stack, oneCall(name, url), { tools: ['http_get'] });
+      await waitForEvent(stack.pool, run.runId);
+      expect(await lastToolEvent(run.runId)).toMatchObject({ type: 'ToolCallSucceeded' });
+      return run.runId;
+    };
+    const before = await transitions();
+    expect((await published())?.state ?? 'closed').toBe('closed'); // unknown: never failed
+
+    // Two failed attempts, then the third succeeds: 2 failures counted (threshold 3).
+    const first = await runOn('blip-1', `${failedTwice('/blip-1')}?run=1`);
+    await waitFor(async () => (await counted(first)) === 2, {
+      timeoutMs: 10_000,
+      description: 'both failed attempts counted by the guard',
+    });
+    // Healthy calls until a reported success has reset the count (the first may have been
+    // made before the replicas saw the count, and then it is not reported).
+    api.on('/healthy', () => ({ status: 200, body: { ok: true } }));
+    let n = 0;
+    await waitFor(
+      async () => {
+        await runOn(`healthy-${++n}`, `${api.base}/healthy?run=${n}`);
+        const now = await published();
+        return now?.state === 'closed' && now.failures === 0;
+      },
+      { timeoutMs: 30_000, description: 'a reported success resetting the count' },
+    );
+
+    // Two more failures: 2 consecutive, not 4, so the breaker stays closed.
+    const second = await runOn('blip-2', `${failedTwice('/blip-2')}?run=2`);
+    await waitFor(async () => (await counted(second)) === 2, {
+      timeoutMs: 10_000,
+      description: 'the second pair of failures counted',
+    });
+    const { rows } = await stack.pool.query<{ state: string; failures: number }>(
+      'SELECT state, failures FROM fleet_breakers WHERE name = $1',
+      [breaker()],
+    );
+    expect(rows[0]!.state).toBe('closed');
+    expect(rows[0]!.failures).toBeLessThanOrEqual(2);
+    expect(await transitions()).toEqual(before);
+  });
 });

@@ -14,6 +14,7 @@ import { CapabilityCache } from './capability-cache';
 import {
   AppendBatcher,
   FastPublisher,
+  BreakerSuccessReporter,
   FleetBreakerWatch,
   keelServiceModules,
   LOGGER,
@@ -64,8 +65,6 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
   async onApplicationBootstrap(): Promise<void> {
     const { config } = this;
     const capabilities = new CapabilityCache(this.pool);
-    const publisher = new FastPublisher(this.js, this.names);
-    const batcher = new AppendBatcher(this.pool);
     this.fleet = new FleetBreakerWatch(
       this.nc,
       this.names,
@@ -73,6 +72,12 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
       config.KEEL_NATS_PROVISION,
     );
     await this.fleet.start();
+    const publisher = new FastPublisher(
+      this.js,
+      this.names,
+      new BreakerSuccessReporter(this.nc, this.names, this.fleet.view),
+    );
+    const batcher = new AppendBatcher(this.pool);
     const common = {
       pool: this.pool,
       tools: this.tools,

@@ -130,11 +130,18 @@ export function healthObservationOf(e: KeelEvent): HealthObservation | undefined
   }
 }
 
-/** The event types the guard follows to derive health (one durable consumer each). */
+/**
+ * The event types the guard follows to count failures (one durable consumer
+ * each). Successes are not followed: replicas report the few that matter.
+ */
 export const HEALTH_EVENT_TYPES = [
-  { aggregate: 'run', type: 'ModelDecisionRecorded' },
-  { aggregate: 'run', type: 'ModelOutputRejected' },
   { aggregate: 'run', type: 'ModelCallFailed' },
-  { aggregate: 'toolcall', type: 'ToolCallSucceeded' },
   { aggregate: 'toolcall', type: 'ToolCallAttemptFailed' },
+] as const;
+
+/** Success durables of earlier versions; `keel provision` removes them. */
+export const RETIRED_HEALTH_EVENT_TYPES = [
+  'ModelDecisionRecorded',
+  'ModelOutputRejected',
+  'ToolCallSucceeded',
 ] as const;

@@ -31,12 +31,32 @@ export const FleetBreakerState = z.object({
   since: z.string(),
   /** Why it entered `state` (the last failure's code, or the probe's result). */
   reason: z.string().max(500),
-  /** Consecutive failures seen fleet-wide when it opened (0 while closed). */
+  /**
+   * Consecutive failures counted fleet-wide: so far while closed, when it opened
+   * otherwise. While it is above 0 (or the breaker is not closed) replicas report
+   * their successes to the guard (`BreakerSuccessReport`); otherwise they need not.
+   */
   failures: z.number().int().min(0),
   /** When an open breaker lets probes through (ISO time); absent unless open. */
   probeAt: z.string().optional(),
 });
 export type FleetBreakerState = z.infer<typeof FleetBreakerState>;
+
+/**
+ * A success that matters to a fleet breaker, reported by the replica that
+ * recorded it (subject `<prefix>.breakers.success`): it resets the consecutive
+ * failures, or closes a half-open breaker. The event is the evidence; this
+ * message only points at it, so the guard needs no delivery of the successes
+ * that change nothing (nearly all of them).
+ */
+export const BreakerSuccessReport = z.object({
+  breaker: z.string().min(1).max(300),
+  /** The success event's id, run and tenant: the cause of a transition it brings. */
+  eventId: z.string().uuid(),
+  runId: z.string().uuid(),
+  tenant: z.string().max(200),
+});
+export type BreakerSuccessReport = z.infer<typeof BreakerSuccessReport>;
 
 /**
  * The KV key of a breaker. KV keys allow only `[-/_=.a-zA-Z0-9]`, while

@@ -111,6 +111,14 @@ export function keelNames(prefix: string) {
       runWakeups: { pattern: `${prefix}.evt.run._.HumanReviewDecided.*` },
       /** Runs paused by the kill switch that may go on (the planner resumes them). */
       spendingResumed: { pattern: `${prefix}.evt.budget._.SpendingResumed.*` },
+      /**
+       * Successes that matter to a fleet breaker (it counted failures or is half-open),
+       * reported by planner and tool-executor replicas to the guard (core NATS, queue group).
+       */
+      breakerSuccess: {
+        pattern: `${prefix}.breakers.success`,
+        build: () => `${prefix}.breakers.success`,
+      },
       /** Dead letters written by a consumer: the original payload plus the reason. */
       dlq: {
         pattern: `${prefix}.dlq.>`,
@@ -137,7 +145,7 @@ export function keelNames(prefix: string) {
       toolCompensations: (ending: string) => `tool-compensate-${assertToken('ending', ending)}`,
       /** The budget guard's ingestion of the DLQ stream into the `dead_letters` table. */
       dlqIngest: 'budget-guard-dlq',
-      /** The budget guard's health ingestion: one durable per outcome event type (fleet breakers). */
+      /** The budget guard's failure ingestion: one durable per outcome event type (fleet breakers). */
       breakerHealth: (type: string) => `budget-guard-health-${assertToken('type', type)}`,
       /** The planner's resumption of runs paused by the kill switch. */
       plannerResumes: 'planner-resumes',

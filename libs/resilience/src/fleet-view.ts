@@ -7,6 +7,8 @@ export interface PublishedBreaker {
   readonly reason: string;
   /** When an open breaker lets probes through (ISO time). */
   readonly probeAt?: string;
+  /** Consecutive failures counted fleet-wide (while closed: so far). */
+  readonly failures?: number;
 }
 
 export type FleetCheck =
@@ -71,6 +73,18 @@ export class FleetBreakerView {
     }
     this.leases.set(name, now + this.probeLeaseMs);
     return { allowed: true, probe: true };
+  }
+
+  /**
+   * Whether a success against this breaker changes it — it counted failures or
+   * is not closed — so the replica should report it to the guard. Unknown or
+   * closed with nothing counted: no. A success in the moment between a failure
+   * being counted and its value reaching this view goes unreported: the count
+   * is not reset, so the breaker errs towards opening (a deliberate trade).
+   */
+  successMatters(name: string): boolean {
+    const b = this.states.get(name);
+    return b !== undefined && (b.state !== 'closed' || (b.failures ?? 0) > 0);
   }
 
   /** States by breaker name, for logs and tests. */

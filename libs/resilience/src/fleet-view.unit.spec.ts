@@ -54,4 +54,27 @@ describe('FleetBreakerView', () => {
     expect(v.check('tool:http').allowed).toBe(true);
     expect(v.snapshot()).toEqual({});
   });
+
+  it('says a success matters only while failures are counted or the breaker is not closed', () => {
+    const v = view();
+    const closed = (failures: number) => ({
+      state: 'closed' as const,
+      since: at(now),
+      reason: '',
+      failures,
+    });
+    expect(v.successMatters('tool:http')).toBe(false); // never heard of: nothing to reset
+    v.apply('tool:http', closed(0));
+    expect(v.successMatters('tool:http')).toBe(false);
+    v.apply('tool:http', closed(2));
+    expect(v.successMatters('tool:http')).toBe(true);
+    v.apply('tool:http', { state: 'open', since: at(now), reason: 'HTTP_503', failures: 3 });
+    expect(v.successMatters('tool:http')).toBe(true);
+    v.apply('tool:http', { state: 'half_open', since: at(now), reason: 'cool-down', failures: 3 });
+    expect(v.successMatters('tool:http')).toBe(true);
+    v.apply('tool:http', closed(0));
+    expect(v.successMatters('tool:http')).toBe(false);
+    v.apply('tool:http', undefined);
+    expect(v.successMatters('tool:http')).toBe(false);
+  });
 });

@@ -1,6 +1,7 @@
 import { headers as natsHeaders, type JetStreamClient } from 'nats';
 import { KeelHeaders, type KeelNames } from '@keel/contracts';
 import type { RawRecordedEvent, RecordedEvent } from '@keel/event-store';
+import type { BreakerSuccessReporter } from './breaker-success-reporter';
 import { headersForEvent, subjectForEvent } from './event-routing';
 
 const encoder = new TextEncoder();
@@ -57,9 +58,12 @@ export class FastPublisher {
   constructor(
     private readonly js: JetStreamClient,
     private readonly names: KeelNames,
+    /** Also told of every commit: reports the successes a fleet breaker needs to hear of. */
+    private readonly breakers?: BreakerSuccessReporter,
   ) {}
 
   publish(records: readonly RecordedEvent[]): void {
+    this.breakers?.report(records);
     for (const e of records) {
       if (!FAST_PATH_EVENTS.has(e.type)) continue;
       const h = natsHeaders();

@@ -13,3 +13,4 @@ export * from './fast-publish';
 export * from './append-batcher';
 export * from './turn-batch';
 export * from './fleet-breaker-watch';
+export * from './breaker-success-reporter';

@@ -29,11 +29,14 @@ interface Row {
   last_tenant: string | null;
 }
 
-/** A committed transition: its event(s) to publish and the state to put in the KV bucket. */
-export interface AppliedTransition {
-  readonly records: RecordedEvent[];
+/**
+ * A committed change of a breaker: the state to put in the KV bucket (replicas
+ * read the failure count from it too) and, on a transition, its event(s) to
+ * publish and the state it left.
+ */
+export interface AppliedChange {
   readonly published: FleetBreakerState;
-  readonly from: BreakerStateName;
+  readonly transition?: { readonly records: RecordedEvent[]; readonly from: BreakerStateName };
 }
 
 export interface Cause {
@@ -61,19 +64,22 @@ const toBreaker = (r: Row): FleetBreaker => ({
  */
 export class BreakerStore {
   /** Successes of one event-loop turn reset their breakers in one statement. */
-  private readonly successes = new TurnBatch<string, BreakerStateName | undefined>(
-    async (names) => {
-      const { rows } = await this.pool.query<{ name: string; state: BreakerStateName }>({
-        name: 'keel_breaker_successes',
-        text: `UPDATE fleet_breakers SET failures = 0
-                WHERE name = ANY($1::text[]) AND (failures > 0 OR state = 'half_open')
-                RETURNING name, state`,
-        values: [[...new Set(names)]],
-      });
-      const state = new Map(rows.map((r) => [r.name, r.state]));
-      return names.map((n) => state.get(n));
-    },
-  );
+  private readonly successes = new TurnBatch<string, Row | undefined>(async (names) => {
+    const { rows } = await this.pool.query<Row>({
+      name: 'keel_breaker_successes',
+      text: `UPDATE fleet_breakers SET failures = 0
+              WHERE name = ANY($1::text[]) AND (failures > 0 OR state = 'half_open')
+              RETURNING *`,
+      values: [[...new Set(names)]],
+    });
+    const changed = new Map(rows.map((r) => [r.name, r]));
+    // Only the first success of a name in the batch changed its row.
+    return names.map((n) => {
+      const row = changed.get(n);
+      changed.delete(n);
+      return row;
+    });
+  });
 
   constructor(
     private readonly pool: Pool,
@@ -82,12 +88,17 @@ export class BreakerStore {
   ) {}
 
   /**
-   * Apply one outcome. A success against a closed breaker with no failures
-   * counted — nearly every outcome — is an indexed UPDATE that matches no
-   * row (shared by the successes that arrive together): no transaction, no write.
+   * Apply one outcome. A success resets a closed breaker's failures in one
+   * UPDATE (shared by the successes that arrive together), which matches no
+   * row when there was nothing to reset; only a half-open breaker's success
+   * (a probe) and failures take a transaction and the row's lock.
    */
-  async observe(obs: HealthObservation, cause: Cause): Promise<AppliedTransition | undefined> {
-    if (obs.ok && (await this.successes.add(obs.breaker)) !== 'half_open') return undefined;
+  async observe(obs: HealthObservation, cause: Cause): Promise<AppliedChange | undefined> {
+    if (obs.ok) {
+      const reset = await this.successes.add(obs.breaker);
+      if (!reset) return undefined;
+      if (reset.state !== 'half_open') return { published: this.publishable(toBreaker(reset)) };
+    }
     return withTransaction(this.pool, async (c) => {
       // A success is idempotent; a failure must count once per event.
       if (!obs.ok && !(await markProcessed(c, cause.consumer, cause.eventId))) return undefined;
@@ -98,14 +109,14 @@ export class BreakerStore {
   }
 
   /** Move open breakers whose cool-down is over to half-open (safe with several guards). */
-  async sweep(): Promise<AppliedTransition[]> {
+  async sweep(): Promise<AppliedChange[]> {
     return withTransaction(this.pool, async (c) => {
       const { rows } = await c.query<Row>(
         `SELECT * FROM fleet_breakers WHERE state = 'open' AND since <= $1
           ORDER BY since LIMIT 100 FOR UPDATE SKIP LOCKED`,
         [new Date(this.now() - this.policy.coolDownMs)],
       );
-      const applied: AppliedTransition[] = [];
+      const applied: AppliedChange[] = [];
       for (const row of rows) {
         const change = coolDownElapsed(toBreaker(row), this.policy, this.now());
         if (!change || !row.last_run_id) continue;
@@ -159,14 +170,15 @@ export class BreakerStore {
     runId: string,
     tenant: string,
     causationId: string,
-  ): Promise<AppliedTransition | undefined> {
+  ): Promise<AppliedChange | undefined> {
     const n = change.next;
+    if (!change.transition && n.failures === row.failures) return undefined; // nothing changed
     await c.query(
       `UPDATE fleet_breakers SET state = $2, since = $3, reason = $4, failures = $5,
               last_run_id = $6, last_tenant = $7 WHERE name = $1`,
       [n.name, n.state, new Date(n.since), n.reason, n.failures, runId, tenant],
     );
-    if (!change.transition) return undefined;
+    if (!change.transition) return { published: this.publishable(n) };
     const event: BudgetEvent = {
       type: 'FleetBreakerTransitioned',
       data: {
@@ -183,6 +195,6 @@ export class BreakerStore {
       tenant,
       causationId,
     });
-    return { records, published: this.publishable(n), from: row.state };
+    return { published: this.publishable(n), transition: { records, from: row.state } };
   }
 }

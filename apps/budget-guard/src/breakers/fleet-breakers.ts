@@ -1,5 +1,5 @@
 import { Inject, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { JetStreamClient, KV, NatsConnection } from 'nats';
+import type { JetStreamClient, KV, NatsConnection, Subscription } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { fleetBreakerKey, type FleetBreakerState, type KeelNames } from '@keel/contracts';
@@ -8,15 +8,16 @@ import { ConsumerHost, JETSTREAM, NATS_CONNECTION, openBreakerBucket } from '@ke
 import { breakerHealthConsumers, FastPublisher, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
 import { BUDGET_GUARD_CONFIG, type BudgetGuardConfig } from '../config';
 import { BreakerMetrics } from './breaker-metrics';
-import { BreakerStore, type AppliedTransition } from './breaker-store';
-import { healthHandler } from './health.handler';
+import { BreakerStore, type AppliedChange } from './breaker-store';
+import { healthHandler, successReportHandler } from './health.handler';
 
 /** Re-sync the whole bucket every this many sweeps (covers a guard that died between commit and put). */
 const SYNC_EVERY = 10;
 
 /**
  * Fleet-wide circuit breakers (docs/design/fleet-breakers.md): follows every
- * outcome event, keeps each dependency's breaker in `fleet_breakers`, and
+ * failure event and the success reports replicas send while a breaker counts
+ * failures or is half-open, keeps each dependency's breaker in `fleet_breakers`, and
  * publishes its state to the `<PREFIX>_BREAKERS` KV bucket that planner and
  * tool-executor replicas watch. A sweeper moves cooled-down breakers to
  * half-open and periodically re-syncs the bucket from the table.
@@ -26,6 +27,7 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
   private running: Promise<void> | undefined;
   private sweeps = 0;
   private kv: KV | undefined;
+  private reports: Subscription | undefined;
   private readonly metrics = new BreakerMetrics();
 
   constructor(
@@ -47,18 +49,20 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
     });
     const publisher = new FastPublisher(this.js, this.names);
     this.kv = await openBreakerBucket(this.nc, this.names, { create: config.KEEL_NATS_PROVISION });
-    const onTransition = (t: AppliedTransition) => {
-      publisher.publish(t.records);
-      log.warn(
-        {
-          breaker: t.published.name,
-          from: t.from,
-          to: t.published.state,
-          reason: t.published.reason,
-        },
-        'fleet breaker transition',
-      );
-      this.metrics.transitioned(t.published);
+    const onChange = (t: AppliedChange) => {
+      if (t.transition) {
+        publisher.publish(t.transition.records);
+        log.warn(
+          {
+            breaker: t.published.name,
+            from: t.transition.from,
+            to: t.published.state,
+            reason: t.published.reason,
+          },
+          'fleet breaker transition',
+        );
+        this.metrics.transitioned(t.published);
+      }
       void this.put(t.published).catch((err: unknown) =>
         log.warn(
           { err: String(err), breaker: t.published.name },
@@ -66,17 +70,22 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
         ),
       );
     };
+    // Failures arrive as events (durable, de-duplicated); successes that matter as reports.
     for (const spec of breakerHealthConsumers(this.names, HEALTH_EVENT_TYPES)) {
       await this.host.start({
         ...spec,
         concurrency: 8,
-        handler: healthHandler({ store, consumer: spec.durable, onTransition }),
+        handler: healthHandler({ store, consumer: spec.durable, onChange }),
       });
     }
+    this.reports = this.nc.subscribe(this.names.subjects.breakerSuccess.build(), {
+      queue: 'budget-guard',
+      callback: successReportHandler({ store, log, onChange }),
+    });
     await this.sync(store);
     this.timer = setInterval(() => {
       if (this.running) return;
-      this.running = this.tick(store, onTransition)
+      this.running = this.tick(store, onChange)
         .catch((err: unknown) => log.warn({ err: String(err) }, 'breaker sweep failed; retrying'))
         .finally(() => (this.running = undefined));
     }, config.KEEL_FLEET_BREAKER_SWEEP_MS);
@@ -85,11 +94,12 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.reports?.unsubscribe();
     await this.running;
   }
 
-  private async tick(store: BreakerStore, onTransition: (t: AppliedTransition) => void) {
-    for (const t of await store.sweep()) onTransition(t);
+  private async tick(store: BreakerStore, onChange: (t: AppliedChange) => void) {
+    for (const t of await store.sweep()) onChange(t);
     if (++this.sweeps % SYNC_EVERY === 0) await this.sync(store);
   }
 

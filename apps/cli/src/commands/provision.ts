@@ -1,12 +1,13 @@
 import { keelNames } from '@keel/contracts';
-import { HEALTH_EVENT_TYPES } from '@keel/budget-domain';
+import { HEALTH_EVENT_TYPES, RETIRED_HEALTH_EVENT_TYPES } from '@keel/budget-domain';
 import { connectNats, ensureConsumer, ensureStreams, openBreakerBucket } from '@keel/messaging';
 import { allConsumers } from '@keel/runtime';
 import { builtinTools, ToolRegistry } from '@keel/tools';
 
 /**
  * `keel provision`: declare the deployment's streams and durable consumers as
- * the NATS admin user (KEEL_NATS_USER / KEEL_NATS_PASSWORD). Idempotent. For
+ * the NATS admin user (KEEL_NATS_USER / KEEL_NATS_PASSWORD), and remove the
+ * durables earlier versions declared that nothing reads any more. Idempotent. For
  * deployments whose services run without JetStream admin rights
  * (KEEL_NATS_PROVISION=false); see infra/nats/README.md.
  */
@@ -32,6 +33,13 @@ export async function provision(
     for (const c of allConsumers(names, pools, HEALTH_EVENT_TYPES)) {
       await ensureConsumer(jsm, c.stream, c);
       out(`consumer  ${c.stream}/${c.durable}  (${c.filterSubject})`);
+    }
+    // Durables earlier versions declared and nothing reads any more: left, they would keep
+    // a position (and server memory) on every event of their type.
+    for (const type of RETIRED_HEALTH_EVENT_TYPES) {
+      const durable = names.consumers.breakerHealth(type);
+      const removed = await jsm.consumers.delete(names.streams.events, durable).catch(() => false);
+      if (removed) out(`removed   ${names.streams.events}/${durable}  (retired)`);
     }
     return 0;
   } finally {
