@@ -38,7 +38,12 @@ export async function provision(
     // a position (and server memory) on every event of their type.
     for (const type of RETIRED_HEALTH_EVENT_TYPES) {
       const durable = names.consumers.breakerHealth(type);
-      const removed = await jsm.consumers.delete(names.streams.events, durable).catch(() => false);
+      const removed = await jsm.consumers
+        .delete(names.streams.events, durable)
+        .catch((err: unknown) => {
+          if (/not found/i.test(String(err))) return false; // never declared here, or gone
+          throw err;
+        });
       if (removed) out(`removed   ${names.streams.events}/${durable}  (retired)`);
     }
     return 0;
