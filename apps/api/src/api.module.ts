@@ -6,11 +6,11 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import type { JetStreamClient } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM } from '@keel/messaging';
+import { ConsumerHost, NATS_CONNECTION } from '@keel/messaging';
 import { storeApiKey } from '@keel/projections/store';
 import {
   apiProjectorConsumer,
@@ -34,7 +34,7 @@ class ProjectorRunner implements OnApplicationBootstrap {
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(PG_POOL) private readonly pool: Pool,
-    @Inject(JETSTREAM) private readonly js: JetStreamClient,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
@@ -54,7 +54,7 @@ class ProjectorRunner implements OnApplicationBootstrap {
       handler: projectorHandler({
         pool: this.pool,
         log: this.log.child({ component: 'projector' }),
-        publisher: new FastPublisher(this.js, this.names),
+        publisher: new FastPublisher(this.nc, this.names),
         reviewWebhook: c.KEEL_REVIEW_WEBHOOK_URL
           ? { url: c.KEEL_REVIEW_WEBHOOK_URL, publicUrl }
           : undefined,

@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import type { JetStreamClient } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import {
@@ -15,7 +15,7 @@ import {
   SpendingReleaseCommand,
   type KeelNames,
 } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM } from '@keel/messaging';
+import { ConsumerHost, NATS_CONNECTION } from '@keel/messaging';
 import {
   keelServiceModules,
   AggregateCache,
@@ -43,7 +43,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
-    @Inject(JETSTREAM) private readonly js: JetStreamClient,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
@@ -56,7 +56,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     const { pool, names, config } = this;
-    const publisher = new FastPublisher(this.js, names);
+    const publisher = new FastPublisher(this.nc, names);
     const halts = new SpendingHalts(pool, this.log.child({ component: 'kill-switch' }), publisher);
     this.sweeper = new DeadlineSweeper(
       pool,

@@ -6,11 +6,11 @@ import {
   type OnApplicationShutdown,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import type { JetStreamClient } from 'nats';
+import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM } from '@keel/messaging';
+import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
 import {
   deliveryConsumer,
   FastPublisher,
@@ -69,7 +69,7 @@ class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(PG_POOL) private readonly pool: Pool,
-    @Inject(JETSTREAM) private readonly js: JetStreamClient,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: OutboxConfig,
@@ -98,7 +98,7 @@ class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShutdown {
       handler: deliveryHandler({
         pool: this.pool,
         log,
-        publisher: new FastPublisher(this.js, this.names),
+        publisher: new FastPublisher(this.nc, this.names),
         channels: {
           webhook: (r, attempt) =>
             webhook.send({

@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import type { JetStreamClient, NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import {
@@ -14,7 +14,7 @@ import {
   ReviewDecisionCommand,
   type KeelNames,
 } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
+import { ConsumerHost, NATS_CONNECTION } from '@keel/messaging';
 import {
   keelServiceModules,
   AggregateCache,
@@ -146,11 +146,10 @@ export class PlannerModule {
         },
         {
           provide: RUN_DRIVER,
-          inject: [PG_POOL, NATS_CONNECTION, JETSTREAM, NAMES, LOGGER, TOOLS, FLEET_BREAKERS],
+          inject: [PG_POOL, NATS_CONNECTION, NAMES, LOGGER, TOOLS, FLEET_BREAKERS],
           useFactory: (
             pool: Pool,
             nc: NatsConnection,
-            js: JetStreamClient,
             names: KeelNames,
             log: Logger,
             tools: ToolRegistry,
@@ -163,7 +162,7 @@ export class PlannerModule {
               log,
               cache: new AggregateCache<RunState>(5_000, (s) => !isFinal(s)),
               publisher: new FastPublisher(
-                js,
+                nc,
                 names,
                 new BreakerSuccessReporter(nc, names, fleet.view),
               ),

@@ -8,8 +8,8 @@ import {
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
-import type { JetStreamClient, NatsConnection } from 'nats';
+import { ConsumerHost, NATS_CONNECTION } from '@keel/messaging';
+import type { NatsConnection } from 'nats';
 import { CapabilityCache } from './capability-cache';
 import {
   AppendBatcher,
@@ -44,7 +44,6 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
-    @Inject(JETSTREAM) private readonly js: JetStreamClient,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(REGISTRY) private readonly tools: ToolRegistry,
     @Inject(LOGGER) private readonly log: Logger,
@@ -73,7 +72,7 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     );
     await this.fleet.start();
     const publisher = new FastPublisher(
-      this.js,
+      this.nc,
       this.names,
       new BreakerSuccessReporter(this.nc, this.names, this.fleet.view),
     );

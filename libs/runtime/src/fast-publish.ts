@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type JetStreamClient } from 'nats';
+import { headers as natsHeaders, type NatsConnection } from 'nats';
 import { KeelHeaders, type KeelNames } from '@keel/contracts';
 import type { RawRecordedEvent, RecordedEvent } from '@keel/event-store';
 import type { BreakerSuccessReporter } from './breaker-success-reporter';
@@ -48,15 +48,17 @@ export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
 
 /**
  * The fast path: publish events right after their commit, so the next service
- * does not wait for the relay. Best effort — the PubAck is not awaited and a
- * failure is only counted — because the relay publishes every committed event
- * anyway, with the same `Nats-Msg-Id` (JetStream drops the second copy).
- * Events of one call are published in order on one connection.
+ * does not wait for the relay. Best effort: a plain publish on the stream's
+ * subject, which JetStream stores without sending a PubAck back (no reply
+ * subject), because the relay publishes every committed event anyway, with
+ * the same `Nats-Msg-Id` (JetStream drops the second copy). Nothing waits on
+ * the PubAck, so asking for one only cost a server write, a client read and a
+ * request timer per event. Events of one call are published in order on one
+ * connection.
  */
 export class FastPublisher {
-  failures = 0;
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly nc: NatsConnection,
     private readonly names: KeelNames,
     /** Also told of every commit: reports the successes a fleet breaker needs to hear of. */
     private readonly breakers?: BreakerSuccessReporter,
@@ -72,11 +74,11 @@ export class FastPublisher {
       h.set(KeelHeaders.msgId, e.metadata.eventId);
       if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
       if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);
-      this.js
-        .publish(subjectForEvent(this.names, e), relayedPayload(e), { headers: h })
-        .catch(() => {
-          this.failures++;
-        });
+      try {
+        this.nc.publish(subjectForEvent(this.names, e), relayedPayload(e), { headers: h });
+      } catch {
+        // Connection closed or draining: the relay publishes the event.
+      }
     }
   }
 }

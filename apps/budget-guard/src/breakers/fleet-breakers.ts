@@ -1,10 +1,10 @@
 import { Inject, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { JetStreamClient, KV, NatsConnection, Subscription } from 'nats';
+import type { KV, NatsConnection, Subscription } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { fleetBreakerKey, type FleetBreakerState, type KeelNames } from '@keel/contracts';
 import { HEALTH_EVENT_TYPES } from '@keel/budget-domain';
-import { ConsumerHost, JETSTREAM, NATS_CONNECTION, openBreakerBucket } from '@keel/messaging';
+import { ConsumerHost, NATS_CONNECTION, openBreakerBucket } from '@keel/messaging';
 import { breakerHealthConsumers, FastPublisher, LOGGER, NAMES, PG_POOL } from '@keel/runtime';
 import { BUDGET_GUARD_CONFIG, type BudgetGuardConfig } from '../config';
 import { BreakerMetrics } from './breaker-metrics';
@@ -32,7 +32,6 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
-    @Inject(JETSTREAM) private readonly js: JetStreamClient,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(NAMES) private readonly names: KeelNames,
@@ -47,7 +46,7 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
       failureThreshold: config.KEEL_FLEET_BREAKER_FAILURES,
       coolDownMs: config.KEEL_FLEET_BREAKER_COOLDOWN_MS,
     });
-    const publisher = new FastPublisher(this.js, this.names);
+    const publisher = new FastPublisher(this.nc, this.names);
     this.kv = await openBreakerBucket(this.nc, this.names, { create: config.KEEL_NATS_PROVISION });
     const onChange = (t: AppliedChange) => {
       if (t.transition) {
