@@ -42,7 +42,17 @@ export async function attemptTool(
         [KeelAttr.toolVersion]: tool.version,
       });
       const started = performance.now();
-      const signal = AbortSignal.timeout(tool.timeoutMs);
+      // Not AbortSignal.timeout: its timer is not cleared when the call ends, so every call
+      // that finished in time still built a TimeoutError (stack included) when it fired.
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () =>
+          controller.abort(
+            new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+          ),
+        tool.timeoutMs,
+      );
+      const signal = controller.signal;
       const deliveries: DeliveryRequest[] = [];
       const deliver = (d: DeliveryRequest): string => {
         deliveries.push(d);
@@ -78,6 +88,7 @@ export async function attemptTool(
         span.setAttribute('error.type', error.code);
         return { ok: false, error };
       } finally {
+        clearTimeout(timer);
         if (onAbort) signal.removeEventListener('abort', onAbort);
         span.end();
       }
