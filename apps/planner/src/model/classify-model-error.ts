@@ -144,15 +144,20 @@ export function unexpectedError(err: unknown): ModelCallError {
   if (err instanceof ModelCallError) return err;
   // By name: the parse error can come from another realm (Node's fetch internals under jest).
   if (err instanceof SyntaxError || (err as { name?: unknown } | null)?.name === 'SyntaxError') {
-    return new ModelCallError(
-      'MODEL_BAD_REPLY',
-      'model provider sent a reply that is not valid JSON',
-      'transient',
-    );
+    return badReplyError('not valid JSON');
   }
   const raw: unknown = (err as { name?: unknown } | null)?.name;
   const name = typeof raw === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(raw) ? raw : typeof err;
   return new ModelCallError('MODEL_ERROR', `model call failed (${name})`, 'transient', {
     cause: err,
   });
+}
+
+/** A 2xx answer that is not what the protocol promises (not JSON, or the wrong shape). */
+export function badReplyError(what: 'not valid JSON' | 'not a chat completion'): ModelCallError {
+  return new ModelCallError(
+    'MODEL_BAD_REPLY',
+    `model provider sent a reply that is ${what}`,
+    'transient',
+  );
 }

@@ -1,18 +1,14 @@
-import { Agent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { keepAliveAgents as agents } from './post-json';
 
 /**
- * A small `fetch` for the model SDKs over node:http with keep-alive agents.
- * The SDKs take a custom fetch; this one skips the WHATWG streams machinery of
+ * A small `fetch` for the Anthropic SDK over node:http with keep-alive agents.
+ * The SDK takes a custom fetch; this one skips the WHATWG streams machinery of
  * Node's built-in fetch (undici), which costs more CPU per call than the rest
  * of a model step. Bodies are buffered: Keel does not stream completions.
  * Aborts (the SDK's timeout) destroy the request.
  */
-const agents = {
-  http: new Agent({ keepAlive: true, maxSockets: 256 }),
-  https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
-};
-
 export function keepAliveFetch(
   input: string | URL | Request,
   init: RequestInit = {},

@@ -19,7 +19,7 @@ const calculator: ToolSpec = {
   parameters: { type: 'object', properties: { expression: { type: 'string' } } },
 };
 
-/** The OpenAI adapter (SDK + keep-alive fetch) against a real HTTP server speaking the protocol. */
+/** The OpenAI adapter (lean JSON-over-HTTP client) against a real HTTP server speaking the protocol. */
 describe('OpenAiChatModel against the scripted model server', () => {
   let server: ScriptedModel | undefined;
   const exporter = new InMemorySpanExporter();
@@ -248,6 +248,21 @@ describe('OpenAiChatModel against the scripted model server', () => {
     const malformed = await failure(model);
     expect(malformed).toMatchObject({ code: 'MODEL_BAD_REPLY', errorClass: 'transient' });
     expect(malformed.message).not.toContain('not json');
+  });
+
+  it('a 2xx body of the wrong shape is MODEL_BAD_REPLY; a caller abort is MODEL_ABORTED', async () => {
+    const { model } = await start(
+      [{ fault: 'status', status: 200, body: { choices: 'not a list' } }, { fault: 'hang' }],
+      5000,
+    );
+    const bad = await failure(model);
+    expect(bad).toMatchObject({ code: 'MODEL_BAD_REPLY', errorClass: 'transient' });
+    expect(bad.message).toContain('not a chat completion');
+
+    const controller = new AbortController();
+    const pending = call(model, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ code: 'MODEL_ABORTED' });
   });
 
   it('a hung provider times out (transient); a dropped connection is transient', async () => {
