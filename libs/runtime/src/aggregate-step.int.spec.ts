@@ -31,6 +31,67 @@ describe('runStep', () => {
     await admin.end();
   });
 
+  const reserved = (runId: string, reservationId: string): BudgetEvent => ({
+    type: 'BudgetReserved',
+    data: {
+      runId,
+      tenant: 'acme',
+      scope: 'run',
+      reservationId,
+      tokens: 10,
+      costMicros: 0,
+      limitTokens: null,
+      limitCostMicros: null,
+      committedTokens: 10,
+      committedCostMicros: 0,
+      warning: false,
+    },
+  });
+
+  /** The pool, with the name of every query it runs recorded (to see which statements a step costs). */
+  const counting = (names: string[]): Pool =>
+    new Proxy(pool, {
+      get(target, key) {
+        if (key === 'query')
+          return (config: { name?: string; text: string }, ...rest: unknown[]) => {
+            names.push(config.name ?? config.text);
+            return (target.query as (...a: unknown[]) => unknown)(config, ...rest);
+          };
+        const v: unknown = Reflect.get(target, key);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+
+  it('assumeNew: a new stream is appended to without being read; a wrong guess fails its version check and the stream is read', async () => {
+    const runId = uuidv7();
+    const streamId = `budget:${runId}`;
+    const metadata = () => ({
+      eventId: uuidv7(),
+      correlationId: runId,
+      tenant: 'acme',
+      producer: 'test',
+    });
+    const step = (names: string[], reservationId: string) =>
+      runStep(counting(names), spec, {
+        streamId,
+        cache: new AggregateCache<ReadonlySet<string>>(), // a replica that has never seen the stream
+        metadata,
+        assumeNew: true,
+        decide: () => ({ events: [reserved(runId, reservationId)], result: undefined }),
+      });
+
+    const fresh: string[] = [];
+    const first = await step(fresh, 'r1');
+    expect(first.version).toBe(1);
+    expect(fresh).toEqual(['keel_append']);
+
+    const wrong: string[] = [];
+    const second = await step(wrong, 'r2');
+    expect(second.version).toBe(2);
+    expect([...second.state].sort()).toEqual(['r1', 'r2']);
+    expect(wrong).toEqual(['keel_append', 'keel_read_stream', 'keel_append']);
+  });
+
   it('decides "nothing to do" again from the stream when its cached state is behind (another replica wrote)', async () => {
     const runId = uuidv7();
     const streamId = `budget:${runId}`;

@@ -89,6 +89,13 @@ export interface StepOptions<S, E extends KeelEvent, R> {
   /** Group appends (and their inbox rows) that happen together into one statement. */
   readonly batcher?: AppendBatcher;
   readonly maxAttempts?: number;
+  /**
+   * The caller has reason to think the stream does not exist yet (a run's first
+   * reservation): on a cache miss the first attempt starts from the initial
+   * state at version 0 instead of reading the stream. A wrong guess costs one
+   * append that fails its expected version; the stream is then read as usual.
+   */
+  readonly assumeNew?: boolean;
 }
 
 export async function loadAggregate<S, E extends KeelEvent>(
@@ -153,8 +160,13 @@ export async function runStep<S, E extends KeelEvent, R>(
 ): Promise<StepResult<S, R>> {
   const maxAttempts = opts.maxAttempts ?? 5;
   for (let attempt = 1; ; attempt++) {
-    const cached = opts.cache?.get(opts.streamId) !== undefined;
-    let entry = await loadAggregate(pool, spec, opts.streamId, opts.cache);
+    const hit = opts.cache?.get(opts.streamId);
+    const guess = !hit && attempt === 1 && opts.assumeNew === true;
+    // A guessed state is as unproven as a cached one: "nothing to do" on it is re-checked.
+    const cached = hit !== undefined || guess;
+    let entry = guess
+      ? { state: spec.initial(), version: 0 }
+      : (hit ?? (await loadAggregate(pool, spec, opts.streamId, opts.cache)));
     let { events, result } = opts.decide(entry.state);
     if (events.length === 0 && !opts.inbox && cached) {
       // "Nothing to do" decided on a cached state is never checked by an append:
