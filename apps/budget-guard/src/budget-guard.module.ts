@@ -30,6 +30,7 @@ import { reserve, settle } from './budget-handlers';
 import { BUDGET_GUARD_CONFIG, type BudgetGuardConfig } from './config';
 import { FleetBreakers } from './breakers/fleet-breakers';
 import { DeadlineSweeper } from './deadline-sweeper';
+import { DeadlineTimers } from './deadline-timers';
 import { DlqIngestion } from './dlq/dlq-ingestion';
 import { SpendingHalts } from './spending-halts';
 
@@ -40,6 +41,7 @@ import { SpendingHalts } from './spending-halts';
  */
 class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
   private sweeper: DeadlineSweeper | undefined;
+  private timers: DeadlineTimers | undefined;
 
   constructor(
     @Inject(ConsumerHost) private readonly host: ConsumerHost,
@@ -52,6 +54,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.sweeper?.stop();
+    await this.timers?.stop();
   }
 
   onApplicationBootstrap(): void {
@@ -72,6 +75,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
       batcher: new AppendBatcher(pool),
       config,
       halts,
+      timers: (this.timers = new DeadlineTimers(pool, this.log.child({ component: 'deadlines' }))),
     };
     this.host.serve({
       subject: names.subjects.budgetHalt.pattern,

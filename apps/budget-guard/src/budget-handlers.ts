@@ -28,6 +28,7 @@ import {
 } from '@keel/runtime';
 import { tenantDailyLimits, type BudgetGuardConfig } from './config';
 import { countReservation, countSpend } from './budget-metrics';
+import type { DeadlineTimers } from './deadline-timers';
 import type { SpendingHalts } from './spending-halts';
 
 export const budgetAggregate: AggregateSpec<BudgetState, BudgetEvent> = {
@@ -42,6 +43,7 @@ export interface BudgetDeps {
   readonly batcher: AppendBatcher;
   readonly config: BudgetGuardConfig;
   readonly halts: SpendingHalts;
+  readonly timers: DeadlineTimers;
 }
 
 const metadataFor = (req: { runId: string; tenant: string; reservationId: string }) => () =>
@@ -107,7 +109,10 @@ export async function reserve(
   const dayLimits = tenantDailyLimits(config, req.tenant);
   const settled = (s: BudgetState) =>
     req.settle ? decideSettle(s, { runId: req.runId, ...req.settle, costMicros: settleCost }) : [];
-  if (req.deadlineAt) await armDeadline(deps.pool, req);
+  // A timer this request armed means no reservation of the run came before: its ledger is new.
+  const first = req.deadlineAt
+    ? await deps.timers.arm(req.runId, req.tenant, req.deadlineAt)
+    : false;
 
   if (!dayLimits) {
     const { result, records } = await runStep(deps.pool, budgetAggregate, {
@@ -121,6 +126,7 @@ export async function reserve(
       cache: deps.cache,
       batcher: deps.batcher,
       maxAttempts: 20,
+      assumeNew: first,
     });
     deps.publisher.publish(records);
     return reply(req, result, records, settleCost);
@@ -226,23 +232,26 @@ async function load(client: PoolClient, streamId: string) {
   };
 }
 
-/** Arm the run's deadline timer (once; later requests find it armed). */
-async function armDeadline(pool: Pool, req: ReserveBudgetRequest): Promise<void> {
-  await pool.query(
-    `INSERT INTO deadline_timers (run_id, tenant, deadline_at) VALUES ($1, $2, $3)
-     ON CONFLICT (run_id) DO NOTHING`,
-    [req.runId, req.tenant, req.deadlineAt],
-  );
-}
-
 export async function settle(
   deps: BudgetDeps,
   req: SettleBudgetRequest,
 ): Promise<SettleBudgetReply> {
   const cost = costMicros(deps.config.KEEL_MODEL_PRICES, req.model, req.usage);
-  const { records } = await runStep(deps.pool, budgetAggregate, {
+  const streamId = streamIds.budget(req.runId);
+  // Settled is final (nothing reopens a reservation), so a cached "already settled" cannot be
+  // stale: a repeated settle (a run's end repeats its last step's) reads and writes nothing.
+  const { records } = deps.cache.get(streamId)?.state.reservations.get(req.reservationId)?.settled
+    ? { records: [] }
+    : await settleOnLedgers(deps, req, cost);
+  if (req.final) deps.timers.disarm(req.runId);
+  deps.publisher.publish(records);
+  return { status: 'settled' };
+}
+
+async function settleOnLedgers(deps: BudgetDeps, req: SettleBudgetRequest, cost: number) {
+  return runStep(deps.pool, budgetAggregate, {
     streamId: streamIds.budget(req.runId),
-    decide: (s) => ({
+    decide: (s: BudgetState) => ({
       events: decideSettle(s, { ...req, costMicros: cost }),
       result: s.reservations.get(req.reservationId)?.tenantDay,
     }),
@@ -272,8 +281,4 @@ export async function settle(
     });
     return { ...r, records: [...r.records, ...more] };
   });
-  if (req.final)
-    await deps.pool.query('DELETE FROM deadline_timers WHERE run_id = $1', [req.runId]);
-  deps.publisher.publish(records);
-  return { status: 'settled' };
 }

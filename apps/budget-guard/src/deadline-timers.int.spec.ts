@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { Pool } from 'pg';
+import { uuidv7 } from '@keel/contracts';
+import { createPool, migrate } from '@keel/event-store';
+import { waitFor } from '@keel/testing';
+import { DeadlineTimers } from './deadline-timers';
+
+const DATABASE_URL =
+  process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+describe('DeadlineTimers against PostgreSQL', () => {
+  const schema = `dt_${randomBytes(6).toString('hex')}`;
+  const log = pino({ level: 'silent' });
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = createPool({ connectionString: DATABASE_URL, schema, max: 4 });
+    await migrate(pool, schema);
+  });
+  afterAll(async () => {
+    await pool.end();
+    const admin = new Pool({ connectionString: DATABASE_URL, max: 1 });
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  });
+
+  const timerOf = async (runId: string) =>
+    (await pool.query('SELECT run_id FROM deadline_timers WHERE run_id = $1', [runId])).rowCount;
+  const deadline = () => new Date(Date.now() + 60_000).toISOString();
+
+  it('arms once: only the call that created the row says so, on this replica or another', async () => {
+    const [a, b] = [new DeadlineTimers(pool, log), new DeadlineTimers(pool, log)];
+    const runId = uuidv7();
+    expect(await a.arm(runId, 'acme', deadline())).toBe(true);
+    expect(await a.arm(runId, 'acme', deadline())).toBe(false); // a retried first reservation
+    expect(await b.arm(runId, 'acme', deadline())).toBe(false); // another replica
+    expect(await timerOf(runId)).toBe(1);
+  });
+
+  it('disarms finished runs together, soon after; stop() deletes what is still pending', async () => {
+    const timers = new DeadlineTimers(pool, log, { disarmEveryMs: 50 });
+    const runs = [uuidv7(), uuidv7(), uuidv7()];
+    for (const r of runs) await timers.arm(r, 'acme', deadline());
+    timers.disarm(runs[0]!);
+    timers.disarm(runs[1]!);
+    await waitFor(async () => (await timerOf(runs[0]!)) === 0 && (await timerOf(runs[1]!)) === 0, {
+      description: 'the two disarmed timers to be deleted',
+    });
+    expect(await timerOf(runs[2]!)).toBe(1);
+
+    const slow = new DeadlineTimers(pool, log, { disarmEveryMs: 60_000 });
+    slow.disarm(runs[2]!);
+    await slow.stop();
+    expect(await timerOf(runs[2]!)).toBe(0);
+    // Deleted: arming it again writes the row again.
+    expect(await slow.arm(runs[2]!, 'acme', deadline())).toBe(true);
+  });
+});
