@@ -61,8 +61,10 @@ async function main(argv: string[]): Promise<void> {
     // --env K=V (repeatable): a service setting to compare, e.g. an optimisation turned off.
     ...Object.fromEntries(
       argv.flatMap((a, i): [string, string][] => {
-        const [k, v] = a === '--env' ? (argv[i + 1] ?? '').split('=', 2) : [];
-        return k && v !== undefined ? [[k, v]] : [];
+        if (a !== '--env') return [];
+        const kv = argv[i + 1] ?? '';
+        const at = kv.indexOf('='); // the value may itself hold '=' (NODE_OPTIONS=--flag=1)
+        return at > 0 ? [[kv.slice(0, at), kv.slice(at + 1)]] : [];
       }),
     ),
   };
