@@ -48,6 +48,13 @@ describe('runStep', () => {
     },
   });
 
+  const metadataFor = (runId: string) => () => ({
+    eventId: uuidv7(),
+    correlationId: runId,
+    tenant: 'acme',
+    producer: 'test',
+  });
+
   /** The pool, with the name of every query it runs recorded (to see which statements a step costs). */
   const counting = (names: string[]): Pool =>
     new Proxy(pool, {
@@ -65,12 +72,7 @@ describe('runStep', () => {
   it('assumeNew: a new stream is appended to without being read; a wrong guess fails its version check and the stream is read', async () => {
     const runId = uuidv7();
     const streamId = `budget:${runId}`;
-    const metadata = () => ({
-      eventId: uuidv7(),
-      correlationId: runId,
-      tenant: 'acme',
-      producer: 'test',
-    });
+    const metadata = metadataFor(runId);
     const step = (names: string[], reservationId: string) =>
       runStep(counting(names), spec, {
         streamId,
@@ -95,12 +97,7 @@ describe('runStep', () => {
   it('decides "nothing to do" again from the stream when its cached state is behind (another replica wrote)', async () => {
     const runId = uuidv7();
     const streamId = `budget:${runId}`;
-    const metadata = () => ({
-      eventId: uuidv7(),
-      correlationId: runId,
-      tenant: 'acme',
-      producer: 'test',
-    });
+    const metadata = metadataFor(runId);
     const [replicaA, replicaB] = [
       new AggregateCache<ReadonlySet<string>>(),
       new AggregateCache<ReadonlySet<string>>(),
@@ -116,24 +113,7 @@ describe('runStep', () => {
         decide: (s) => ({ events: decide(s), result: undefined }),
       });
     await step(replicaB, () => []); // B caches the empty stream
-    await step(replicaA, () => [
-      {
-        type: 'BudgetReserved',
-        data: {
-          runId,
-          tenant: 'acme',
-          scope: 'run',
-          reservationId: 'r1',
-          tokens: 10,
-          costMicros: 0,
-          limitTokens: null,
-          limitCostMicros: null,
-          committedTokens: 10,
-          committedCostMicros: 0,
-          warning: false,
-        },
-      },
-    ]);
+    await step(replicaA, () => [reserved(runId, 'r1')]);
     // B settles r1: its cache says r1 does not exist, which no append would ever check.
     const settled = await step(replicaB, (s) =>
       s.has('r1')
