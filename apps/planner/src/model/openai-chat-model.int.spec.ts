@@ -76,6 +76,7 @@ describe('OpenAiChatModel against the scripted model server', () => {
       },
     ]);
     expect(model).toMatchObject({ provider: 'openai-test', system: 'openai', model: 'm' });
+    expect(JSON.stringify(model)).not.toContain('sk-test-key'); // a logged client shows no key
     const reply = await call(model, { tools: [calculator] });
     expect(reply.reply).toEqual({
       kind: 'tool_calls',

@@ -90,13 +90,16 @@ export class OpenAiChatModel implements ModelClient {
   readonly provider: string;
   readonly model: string;
   private readonly url: URL;
-  private readonly authorization: string;
+  private readonly timeoutMs: number;
+  /** A true private field: the key is not an enumerable property a logger could print. */
+  readonly #authorization: string;
 
-  constructor(private readonly opts: OpenAiChatModelOptions) {
+  constructor(opts: OpenAiChatModelOptions) {
     this.provider = opts.provider;
     this.model = opts.model;
     this.url = new URL(`${opts.baseURL.replace(/\/+$/, '')}/chat/completions`);
-    this.authorization = `Bearer ${opts.apiKey}`;
+    this.timeoutMs = opts.timeoutMs;
+    this.#authorization = `Bearer ${opts.apiKey}`;
   }
 
   complete(args: ModelCallArgs): Promise<ModelReply> {
@@ -109,8 +112,8 @@ export class OpenAiChatModel implements ModelClient {
         ...modeParams(args),
       });
       const res = await postJson(this.url, body, {
-        headers: { authorization: this.authorization, 'idempotency-key': args.idempotencyKey },
-        timeoutMs: this.opts.timeoutMs,
+        headers: { authorization: this.#authorization, 'idempotency-key': args.idempotencyKey },
+        timeoutMs: this.timeoutMs,
         signal: args.signal,
       });
       const latencyMs = performance.now() - started;
