@@ -1,28 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { uuidv7 } from '@keel/contracts';
-import { createPool, migrate } from '@keel/event-store';
-import { waitFor } from '@keel/testing';
+import { migratedTestSchema, waitFor, type TestSchema } from '@keel/testing';
 import { DeadlineTimers } from './deadline-timers';
 
-const DATABASE_URL =
-  process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
 describe('DeadlineTimers against PostgreSQL', () => {
-  const schema = `dt_${randomBytes(6).toString('hex')}`;
   const log = pino({ level: 'silent' });
+  let db: TestSchema;
   let pool: Pool;
   beforeAll(async () => {
-    pool = createPool({ connectionString: DATABASE_URL, schema, max: 4 });
-    await migrate(pool, schema);
+    db = await migratedTestSchema('dt');
+    pool = db.pool;
   });
-  afterAll(async () => {
-    await pool.end();
-    const admin = new Pool({ connectionString: DATABASE_URL, max: 1 });
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
-  });
+  afterAll(() => db.drop());
 
   const timerOf = async (runId: string) =>
     (await pool.query('SELECT run_id FROM deadline_timers WHERE run_id = $1', [runId])).rowCount;

@@ -1,5 +1,6 @@
 export * from './wait-for';
 export * from './test-namespace';
+export * from './test-schema';
 export * from './scripted-model/types';
 export * from './scripted-model/server';
 export * from './scripted-model/scripts';

@@ -1,21 +1,14 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { streamIds, uuidv7, type DeliveryEvent } from '@keel/contracts';
-import {
-  appendToStream,
-  createPool,
-  migrate,
-  readStream,
-  type RecordedEvent,
-} from '@keel/event-store';
+import { appendToStream, readStream, type RecordedEvent } from '@keel/event-store';
 import { RetryableError, TerminalError, type InboundMessage } from '@keel/messaging';
 import { newEventMetadata, relayedPayload, type FastPublisher } from '@keel/runtime';
+import { migratedTestSchema, type TestSchema } from '@keel/testing';
 import type { AttemptOutcome, DeliveryRequest } from './delivery-state';
 import { deliveryHandler, type DeliveryChannelSender } from './delivery.handler';
 
-const DATABASE_URL =
-  process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MAX_DELIVER = 50;
 
 /**
@@ -24,21 +17,16 @@ const MAX_DELIVER = 50;
  * writes the stream while an attempt is running.
  */
 describe('deliveryHandler (PostgreSQL, scripted channels)', () => {
-  const schema = `od_${randomBytes(6).toString('hex')}`;
+  let db: TestSchema;
   let pool: Pool;
   const published: RecordedEvent[] = [];
   const publisher = { publish: (r: readonly RecordedEvent[]) => published.push(...r) };
 
   beforeAll(async () => {
-    pool = createPool({ connectionString: DATABASE_URL, schema, max: 4 });
-    await migrate(pool, schema);
+    db = await migratedTestSchema('od');
+    pool = db.pool;
   });
-  afterAll(async () => {
-    await pool.end();
-    const admin = new Pool({ connectionString: DATABASE_URL, max: 1 });
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
-  });
+  afterAll(() => db.drop());
 
   const handlerWith = (webhook: DeliveryChannelSender) =>
     deliveryHandler({
