@@ -95,7 +95,13 @@ async function main(argv: string[]): Promise<void> {
     if (mode === 'default' || mode === 'smoke') {
       const smoke = mode === 'smoke';
       log(`(a) sequential: ${smoke ? 5 : 20} warm-up + ${smoke ? 20 : 200} runs`);
-      results.sequential = await sequential(stack, submitter, smoke ? 5 : 20, smoke ? 20 : 200);
+      results.sequential = await sequential(
+        stack,
+        submitter,
+        smoke ? 5 : 20,
+        smoke ? 20 : 200,
+        model.pid,
+      );
       if (waterfall) await printWaterfall(sink, submitter.lastRunId);
     }
     if ((mode === 'default' || mode === 'smoke') && !waterfall) {

@@ -10,22 +10,38 @@ import { STEPS_PER_RUN } from '@keel/testing';
 const PROMPT = 'agent-run-10: five decisions, five no-op tool calls';
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
-/** (a) runs one at a time after a warm-up. */
+/**
+ * (a) runs one at a time after a warm-up. Also the CPU every process spent per
+ * step meanwhile (the scripted model server included: it is on a run's path):
+ * with one run in flight nothing overlaps, so this is the CPU on the critical path.
+ */
 export async function sequential(
   stack: KeelStack,
   submitter: RunSubmitter,
   warmup: number,
   runs: number,
+  modelServerPid?: number,
 ): Promise<NonNullable<BenchResults['sequential']>> {
   for (let i = 0; i < warmup; i++) await submitter.submit(PROMPT, ['noop']);
   const samples: number[] = [];
   const outcomes: RunOutcome[] = [];
+  const pids = new Map([...stack.services].map(([name, h]) => [name, h.pid] as const));
+  if (modelServerPid) pids.set('scripted-model', modelServerPid);
+  const before = cpuSnapshot(pids);
   for (let i = 0; i < runs; i++) {
     const r = await submitter.submit(PROMPT, ['noop']);
     if (!r.ok) throw new Error(`sequential run ${r.runId} did not complete`);
     samples.push(round(r.latencyMs, 3));
     outcomes.push(r);
   }
+  const after = cpuSnapshot(pids);
+  const steps = runs * STEPS_PER_RUN;
+  const cpuMsPerStepByProcess = Object.fromEntries(
+    Object.keys(after).map((k) => [
+      k,
+      round((((after[k] ?? 0) - (before[k] ?? 0)) / steps) * 1000, 3),
+    ]),
+  );
   const runLatencyMs = distribution(samples);
   return {
     warmupRuns: warmup,
@@ -36,6 +52,11 @@ export async function sequential(
       p99: round(runLatencyMs.p99 / STEPS_PER_RUN, 3),
     },
     samplesMs: samples,
+    cpuMsPerStep: round(
+      Object.values(cpuMsPerStepByProcess).reduce((a, b) => a + b, 0),
+      3,
+    ),
+    cpuMsPerStepByProcess,
     hops: await hopTimeline(stack.pool, outcomes),
   };
 }

@@ -44,6 +44,12 @@ export interface BenchResults {
     /** run latency / 10 */
     readonly stepOverheadMs: { p50: number; p99: number };
     readonly samplesMs: readonly number[];
+    /**
+     * CPU ms per step over the measured runs, all processes (the scripted model
+     * server included): with one run at a time, the CPU on a run's critical path.
+     */
+    readonly cpuMsPerStep?: number;
+    readonly cpuMsPerStepByProcess?: Readonly<Record<string, number>>;
     /** Median gap per hop (consecutive events of a run), to see where a run's time goes. */
     readonly hops?: readonly HopGap[];
   };

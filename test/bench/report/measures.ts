@@ -24,6 +24,9 @@ export function measureSections(r: BenchResults): Section[] {
           'step overhead p50/p99 (ms)',
           pair(fmtMs(seq.stepOverheadMs.p50), fmtMs(seq.stepOverheadMs.p99)),
         ],
+        ...(seq.cpuMsPerStep === undefined
+          ? []
+          : [['sequential CPU ms per step (all processes)', fmt2(seq.cpuMsPerStep)] as const]),
       ],
     });
   }
