@@ -8,6 +8,7 @@ import { ROOT, startStack } from '../support/stack';
 import { scaling, sequential, soak, throughput } from './phases';
 import { writeReport, renderHops, renderTable } from './report';
 import { PEERS, type BenchResults } from './results';
+import { calibrate, type Calibration } from './calibrate';
 import { RunSubmitter } from './run-submitter';
 import { renderWaterfall } from './waterfall';
 
@@ -91,7 +92,22 @@ async function main(argv: string[]): Promise<void> {
     },
     peers: PEERS,
   };
+  const calStream = `${stack.names.streams.events}_CALIBRATION`;
+  const calSubject = `${calStream.toLowerCase()}.x`;
+  const measureMachine = async (): Promise<Calibration> => {
+    await stack.jsm.streams.add({ name: calStream, subjects: [calSubject] });
+    try {
+      return await calibrate(stack.pool, 'bench_calibration', stack.js, calSubject);
+    } finally {
+      await stack.jsm.streams.delete(calStream);
+    }
+  };
   try {
+    if (mode === 'default' || mode === 'smoke') {
+      log('machine speed now: PostgreSQL commits and JetStream publish+acks, one at a time');
+      const before = await measureMachine();
+      results.calibration = { before, after: before };
+    }
     if (mode === 'default' || mode === 'smoke') {
       const smoke = mode === 'smoke';
       log(`(a) sequential: ${smoke ? 5 : 20} warm-up + ${smoke ? 20 : 200} runs`);
@@ -111,6 +127,8 @@ async function main(argv: string[]): Promise<void> {
       results.throughput = t.throughput;
       results.cost = t.cost;
     }
+    if (results.calibration)
+      results.calibration = { ...results.calibration, after: await measureMachine() };
     if (mode === 'scaling') {
       const poolConcurrency = arg('--pool-concurrency', 4);
       log(

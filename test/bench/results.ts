@@ -1,3 +1,4 @@
+import type { Calibration } from './calibrate';
 import type { HopGap } from './hop-timeline';
 /**
  * The shape of a benchmark run's results (`bench/results/<date>.json`).
@@ -36,6 +37,11 @@ export interface BenchResults {
     natsServer: string;
   };
   readonly config: Record<string, string | number | boolean>;
+  /**
+   * The machine's speed before and after (a)-(c), as the two reference floors
+   * issue 3 quotes (see calibrate.ts): compare with the peers only at similar values.
+   */
+  readonly calibration?: { readonly before: Calibration; readonly after: Calibration };
   /** (a) runs one at a time. Latencies in ms; steps per run = 10. */
   readonly sequential?: {
     readonly warmupRuns: number;

@@ -1,3 +1,4 @@
+import { REFERENCE_CALIBRATION, slowdown } from '../calibrate';
 import type { BenchResults } from '../results';
 import { arrow, fmt2, fmtInt, fmtMiB, fmtMs, pair } from './format';
 
@@ -11,7 +12,30 @@ export interface Section {
 /** The headline measures of each section that is present, in run order. */
 export function measureSections(r: BenchResults): Section[] {
   const out: Section[] = [];
-  const { sequential: seq, throughput: tp, cost, scaling, soak } = r;
+  const { sequential: seq, throughput: tp, cost, scaling, soak, calibration: cal } = r;
+  if (cal) {
+    const ref = REFERENCE_CALIBRATION;
+    out.push({
+      title: 'Machine',
+      rows: [
+        [
+          `PostgreSQL commits/s, 1 client, before→after (peers': ${fmtInt(ref.pgCommitsPerS)})`,
+          arrow(fmtInt(cal.before.pgCommitsPerS), fmtInt(cal.after.pgCommitsPerS)),
+        ],
+        [
+          `JetStream publish+acks/s, 1 in flight, before→after (peers': ${fmtInt(ref.jetStreamPublishAcksPerS)})`,
+          arrow(
+            fmtInt(cal.before.jetStreamPublishAcksPerS),
+            fmtInt(cal.after.jetStreamPublishAcksPerS),
+          ),
+        ],
+        [
+          "machine slower than at the peers' runs, before→after",
+          arrow(`${fmt2(slowdown(cal.before))}×`, `${fmt2(slowdown(cal.after))}×`),
+        ],
+      ],
+    });
+  }
   if (seq) {
     out.push({
       title: 'Sequential',

@@ -48,11 +48,16 @@ const full: BenchResults = {
     natsServer: '2.10.22',
   },
   config: { runs: 500, inFlight: 64, plannerReplicas: 1, outboxBatch: 100, fsync: true },
+  calibration: {
+    before: { pgCommitsPerS: 1306, jetStreamPublishAcksPerS: 2292 },
+    after: { pgCommitsPerS: 2611, jetStreamPublishAcksPerS: 4583 },
+  },
   sequential: {
     warmupRuns: 50,
     runs: 500,
     runLatencyMs: dist(500, 12, 29),
     stepOverheadMs: { p50: 1.2, p99: 2.9 },
+    cpuMsPerStep: 3.5,
     samplesMs: samples(500, 12, 0.3, 1),
   },
   throughput: {
@@ -138,6 +143,11 @@ describe('bench report', () => {
     it('prints one row per measure with its numbers', () => {
       expect(lineWith(out, 'sequential run p50/p99 (ms)')).toMatch(/12\.00 \/ 29\.00$/);
       expect(lineWith(out, 'step overhead p50/p99 (ms)')).toMatch(/1\.20 \/ 2\.90$/);
+      expect(lineWith(out, 'sequential CPU ms per step')).toMatch(/ 3\.50$/);
+      // The machine's speed against the reference floors quoted with the peers (4× then 2× slower).
+      expect(lineWith(out, 'PostgreSQL commits/s, 1 client')).toMatch(/1306 → 2611$/);
+      expect(lineWith(out, 'JetStream publish+acks/s')).toMatch(/2292 → 4583$/);
+      expect(lineWith(out, 'machine slower than')).toMatch(/4\.00× → 2\.00×$/);
       expect(lineWith(out, 'throughput runs/s')).toMatch(/ 240$/);
       expect(lineWith(out, 'steps/s')).toMatch(/ 2400$/);
       expect(lineWith(out, 'run latency p50/p99 at 64 in flight (ms)')).toMatch(
