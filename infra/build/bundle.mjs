@@ -16,7 +16,8 @@ const apps = readdirSync(join(root, 'apps')).filter((a) =>
   existsSync(join(root, 'apps', a, 'src', 'main.ts')),
 );
 
-// The benchmark driver is bundled the same way (test/bench/main.ts → dist/bench/main.js).
+// The benchmark driver is bundled the same way (test/bench/main.ts → dist/bench/main.js), and
+// so is the architecture's floor (test/bench/floor/main.ts → dist/bench/floor.js).
 const targets = [
   ...apps.map((app) => ({
     name: app,
@@ -24,6 +25,11 @@ const targets = [
     out: join('dist', 'apps', app, 'main.js'),
   })),
   { name: 'bench', entry: join('test', 'bench', 'main.ts'), out: join('dist', 'bench', 'main.js') },
+  {
+    name: 'bench-floor',
+    entry: join('test', 'bench', 'floor', 'main.ts'),
+    out: join('dist', 'bench', 'floor.js'),
+  },
 ].filter((t) => existsSync(join(root, t.entry)));
 
 const started = Date.now();
