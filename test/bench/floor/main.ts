@@ -146,130 +146,149 @@ async function main(): Promise<void> {
       filter_subject: subject,
     });
 
-  const calPool = pgPool(tag, 1);
-  const calibration = await calibrate(calPool, 'calibration', nc.jetstream(), `${tag}.calibration`);
-  await calPool.end();
-  const children = await Promise.all([
-    child(['tool', tag, stream, tag]),
-    child(['guard', tag, tag]),
-    child(['model']),
-  ]);
-  const [tool, guard, model] = children;
-  const port = Number(model.line.split(' ')[1]);
-  const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
-  const pool = pgPool(tag, Math.min(inFlight, 16));
+  const spawned: ChildProcess[] = [];
+  const closers: (() => unknown)[] = [];
+  try {
+    await measure();
+  } finally {
+    // Best effort, also after a failure: no process, stream or schema is left behind.
+    for (const c of spawned) c.kill('SIGTERM');
+    for (const close of closers) await Promise.resolve(close()).catch(() => undefined);
+    await jsm.streams.delete(stream).catch(() => undefined);
+    await nc.close();
+    await admin.query(`DROP SCHEMA ${tag} CASCADE`);
+    await admin.end();
+  }
 
-  const waiting = new Map<number, () => void>();
-  const stopConsumer = await consume(nc, stream, 'planner', (m) => {
-    m.ack();
-    const id = idOf(m.data);
-    waiting.get(id)?.();
-    waiting.delete(id);
-  });
-  const modelCall = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent },
-        (res) => {
-          res.on('data', () => undefined);
-          res.on('end', () => resolve());
-        },
-      );
-      req.on('error', reject);
-      req.setHeader('content-type', 'application/json');
-      req.end(PAYLOAD);
-    });
-  let nextId = 0;
-  const round = async () => {
-    const id = nextId++;
-    await modelCall();
-    await insert(pool, 'decision');
-    const result = new Promise<void>((r) => waiting.set(id, r));
-    nc.publish(`${tag}.tool`, withId(id));
-    const reserved = nc.request(`${tag}.reserve`, PAYLOAD, { timeout: 5000 });
-    await Promise.all([result, reserved]);
-  };
+  async function measure(): Promise<void> {
+    const calPool = pgPool(tag, 1);
+    const calibration = await calibrate(
+      calPool,
+      'calibration',
+      nc.jetstream(),
+      `${tag}.calibration`,
+    );
+    await calPool.end();
+    const children = await Promise.all([
+      child(['tool', tag, stream, tag]),
+      child(['guard', tag, tag]),
+      child(['model']),
+    ]);
+    spawned.push(...children.map((c) => c.proc));
+    const [tool, guard, model] = children;
+    const port = Number(model.line.split(' ')[1]);
+    const agent = new Agent({ keepAlive: true, maxSockets: inFlight });
+    const pool = pgPool(tag, Math.min(inFlight, 16));
+    closers.push(
+      () => agent.destroy(),
+      () => pool.end(),
+    );
 
-  const runAll = async (n: number, onDone?: (ms: number) => void) => {
-    let started = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(inFlight, n) }, async () => {
-        while (started < n) {
-          started++;
-          const t0 = performance.now();
-          await round();
-          onDone?.(performance.now() - t0);
-        }
+    const waiting = new Map<number, () => void>();
+    closers.unshift(
+      await consume(nc, stream, 'planner', (m) => {
+        m.ack();
+        const id = idOf(m.data);
+        waiting.get(id)?.();
+        waiting.delete(id);
       }),
     );
-  };
-  await runAll(Math.max(200, inFlight * 4)); // warm-up
-  const pids = new Map([
-    ['tool', tool.proc.pid!],
-    ['guard', guard.proc.pid!],
-    ['model', model.proc.pid!],
-  ]);
-  const snapshot = (): Record<string, number> => ({
-    ...cpuSnapshot(pids),
-    planner: cpuSeconds(process.pid),
-  });
-  const before = snapshot();
-  const samples: number[] = [];
-  const t0 = performance.now();
-  await runAll(rounds, (ms) => samples.push(ms));
-  const durationS = (performance.now() - t0) / 1000;
-  const after = snapshot();
-  const steps = rounds * 2;
-  const cpuMsPerStep = Object.fromEntries(
-    Object.keys(after).map((k) => [
-      k,
-      Math.round((((after[k] ?? 0) - (before[k] ?? 0)) / steps) * 1e6) / 1000,
-    ]),
-  );
-  const round3 = (n: number) => Math.round(n * 1000) / 1000;
-  const d = distribution(samples);
-  const results = {
-    workload: 'floor: agent-run-10 hops without Keel code',
-    startedAt: new Date().toISOString(),
-    calibration,
-    rounds,
-    inFlight,
-    stepsPerS: Math.round(steps / durationS),
-    roundLatencyMs: d,
-    stepMs: { p50: round3(d.p50 / 2), p99: round3(d.p99 / 2) },
-    cpuMsPerStep,
-    cpuMsPerStepTotal: round3(Object.values(cpuMsPerStep).reduce((a, b) => a + b, 0)),
-  };
-  console.log(
-    `\nFloor of the architecture: ${rounds} rounds (= ${steps} steps), ${inFlight} in flight`,
-  );
-  console.log(`steps/s                        ${results.stepsPerS}`);
-  console.log(
-    `this machine now: ${calibration.pgCommitsPerS} PostgreSQL commits/s (1 client; issue 3: ${REFERENCE_CALIBRATION.pgCommitsPerS}), ` +
-      `${calibration.jetStreamPublishAcksPerS} JetStream publish+acks/s (1 in flight; issue 3: ${REFERENCE_CALIBRATION.jetStreamPublishAcksPerS}): ` +
-      `${slowdown(calibration)}× slower than when the peers were measured`,
-  );
-  console.log(`round p50 / p99 (ms)           ${d.p50.toFixed(2)} / ${d.p99.toFixed(2)}`);
-  console.log(
-    `per step p50 / p99 (ms)        ${results.stepMs.p50.toFixed(2)} / ${results.stepMs.p99.toFixed(2)}`,
-  );
-  console.log(`CPU ms per step, all processes ${results.cpuMsPerStepTotal.toFixed(2)}`);
-  for (const [k, v] of Object.entries(cpuMsPerStep))
-    console.log(`  ${k.padEnd(28)} ${v.toFixed(3)}`);
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `floor-${results.startedAt.replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
-  writeFileSync(file, JSON.stringify(results, null, 2));
-  console.log(`\nwrote ${file}`);
+    const modelCall = () =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent },
+          (res) => {
+            res.on('data', () => undefined);
+            res.on('end', () => resolve());
+          },
+        );
+        req.on('error', reject);
+        req.setHeader('content-type', 'application/json');
+        req.end(PAYLOAD);
+      });
+    let nextId = 0;
+    const round = async () => {
+      const id = nextId++;
+      await modelCall();
+      await insert(pool, 'decision');
+      const result = new Promise<void>((r) => waiting.set(id, r));
+      nc.publish(`${tag}.tool`, withId(id));
+      const reserved = nc.request(`${tag}.reserve`, PAYLOAD, { timeout: 5000 });
+      await Promise.all([result, reserved]);
+    };
 
-  stopConsumer();
-  for (const c of children) c.proc.kill('SIGTERM');
-  agent.destroy();
-  await pool.end();
-  await jsm.streams.delete(stream);
-  await nc.close();
-  await admin.query(`DROP SCHEMA ${tag} CASCADE`);
-  await admin.end();
+    const runAll = async (n: number, onDone?: (ms: number) => void) => {
+      let started = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(inFlight, n) }, async () => {
+          while (started < n) {
+            started++;
+            const t0 = performance.now();
+            await round();
+            onDone?.(performance.now() - t0);
+          }
+        }),
+      );
+    };
+    await runAll(Math.max(200, inFlight * 4)); // warm-up
+    const pids = new Map([
+      ['tool', tool.proc.pid!],
+      ['guard', guard.proc.pid!],
+      ['model', model.proc.pid!],
+    ]);
+    const snapshot = (): Record<string, number> => ({
+      ...cpuSnapshot(pids),
+      planner: cpuSeconds(process.pid),
+    });
+    const before = snapshot();
+    const samples: number[] = [];
+    const t0 = performance.now();
+    await runAll(rounds, (ms) => samples.push(ms));
+    const durationS = (performance.now() - t0) / 1000;
+    const after = snapshot();
+    const steps = rounds * 2;
+    const cpuMsPerStep = Object.fromEntries(
+      Object.keys(after).map((k) => [
+        k,
+        Math.round((((after[k] ?? 0) - (before[k] ?? 0)) / steps) * 1e6) / 1000,
+      ]),
+    );
+    const round3 = (n: number) => Math.round(n * 1000) / 1000;
+    const d = distribution(samples);
+    const results = {
+      workload: 'floor: agent-run-10 hops without Keel code',
+      startedAt: new Date().toISOString(),
+      calibration,
+      rounds,
+      inFlight,
+      stepsPerS: Math.round(steps / durationS),
+      roundLatencyMs: d,
+      stepMs: { p50: round3(d.p50 / 2), p99: round3(d.p99 / 2) },
+      cpuMsPerStep,
+      cpuMsPerStepTotal: round3(Object.values(cpuMsPerStep).reduce((a, b) => a + b, 0)),
+    };
+    console.log(
+      `\nFloor of the architecture: ${rounds} rounds (= ${steps} steps), ${inFlight} in flight`,
+    );
+    console.log(`steps/s                        ${results.stepsPerS}`);
+    console.log(
+      `this machine now: ${calibration.pgCommitsPerS} PostgreSQL commits/s (1 client; issue 3: ${REFERENCE_CALIBRATION.pgCommitsPerS}), ` +
+        `${calibration.jetStreamPublishAcksPerS} JetStream publish+acks/s (1 in flight; issue 3: ${REFERENCE_CALIBRATION.jetStreamPublishAcksPerS}): ` +
+        `${slowdown(calibration)}× slower than when the peers were measured`,
+    );
+    console.log(`round p50 / p99 (ms)           ${d.p50.toFixed(2)} / ${d.p99.toFixed(2)}`);
+    console.log(
+      `per step p50 / p99 (ms)        ${results.stepMs.p50.toFixed(2)} / ${results.stepMs.p99.toFixed(2)}`,
+    );
+    console.log(`CPU ms per step, all processes ${results.cpuMsPerStepTotal.toFixed(2)}`);
+    for (const [k, v] of Object.entries(cpuMsPerStep))
+      console.log(`  ${k.padEnd(28)} ${v.toFixed(3)}`);
+    const dir = join(ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `floor-${results.startedAt.replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2));
+    console.log(`\nwrote ${file}`);
+  }
 }
 
 const [role, ...rest] = process.argv.slice(2);
