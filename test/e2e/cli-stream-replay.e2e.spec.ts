@@ -2,7 +2,7 @@ import type { ConsumerInfo } from 'nats';
 import { RelayedEvent } from '@keel/contracts';
 import { calculatorScript, startScriptedModel, waitFor, type ScriptedModel } from '@keel/testing';
 import { runCli } from '../support/run-cli';
-import { submitRun, waitForEvent } from '../support/scenarios';
+import { submitRun, waitForBudgetSettled, waitForEvent } from '../support/scenarios';
 import { startStack, type KeelStack } from '../support/stack';
 
 jest.setTimeout(180_000);
@@ -32,9 +32,12 @@ describe('keel stream-replay', () => {
     stack = await startStack({ modelBaseUrl: model.baseUrl });
     runA = (await submitRun(stack, 'a')).runId;
     await waitForEvent(stack.pool, runA, 'RunCompleted');
+    // The run's last settle is appended after its end: wait for it too.
+    await waitForBudgetSettled(stack.pool, runA);
     await quiet(); // all of run A is in the stream before run B starts
     runB = (await submitRun(stack, 'b')).runId;
     await waitForEvent(stack.pool, runB, 'RunCompleted');
+    await waitForBudgetSettled(stack.pool, runB);
     await quiet();
   });
 

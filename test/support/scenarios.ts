@@ -125,6 +125,30 @@ export async function waitForEvent(
 
 export const typesOf = (events: readonly StoredEvent[]) => events.map((e) => e.type);
 
+/**
+ * Wait until every budget reservation of the run is settled. A run's last
+ * settle reaches the guard after the run's end is committed (the planner sends
+ * it after its commit, and no consumer tracks it), so a test that needs all of
+ * a run's events in the log waits for this after the run's end.
+ */
+export async function waitForBudgetSettled(
+  pool: Pool,
+  runId: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const events = await eventsOfRun(pool, runId, 'budget');
+      const ids = (type: string) =>
+        new Set(events.filter((e) => e.type === type).map((e) => String(e.data['reservationId'])));
+      const settled = ids('BudgetSettled');
+      const reserved = ids('BudgetReserved');
+      return reserved.size > 0 && [...reserved].every((id) => settled.has(id));
+    },
+    { timeoutMs, description: `every budget reservation of run ${runId} settled` },
+  );
+}
+
 /** Send an operator command to the planner (review decision or cancel). */
 export function command(
   stack: KeelStack,
