@@ -107,8 +107,6 @@ async function main(argv: string[]): Promise<void> {
       log('machine speed now: PostgreSQL commits and JetStream publish+acks, one at a time');
       const before = await measureMachine();
       results.calibration = { before, after: before };
-    }
-    if (mode === 'default' || mode === 'smoke') {
       const smoke = mode === 'smoke';
       log(`(a) sequential: ${smoke ? 5 : 20} warm-up + ${smoke ? 20 : 200} runs`);
       results.sequential = await sequential(
