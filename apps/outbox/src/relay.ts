@@ -7,14 +7,14 @@ import { KeelAttr } from '@keel/telemetry';
 import {
   checkpointAfter,
   loadCheckpoint,
-  readAllRaw,
+  readAllJson,
   saveCheckpoint,
   START_CHECKPOINT,
   type Checkpoint,
-  type RawRecordedEvent,
+  type StoredEventJson,
 } from '@keel/event-store';
-import { faultPoint, publishJson } from '@keel/messaging';
-import { headersForEvent, relayedPayload, subjectForEvent } from '@keel/runtime';
+import { faultPoint, publishJson, traceparentSampled } from '@keel/messaging';
+import { headersForEvent, relayedPayloadFromJson, subjectForEvent } from '@keel/runtime';
 
 const tracer = trace.getTracer('keel-outbox');
 
@@ -121,7 +121,7 @@ export class Relay {
   private async relayBatch(): Promise<number> {
     const { pool, names, batchSize } = this.o;
     const checkpoint: Checkpoint = await loadCheckpoint(pool, this.checkpointName);
-    const batch = await readAllRaw(pool, checkpoint, batchSize);
+    const batch = await readAllJson(pool, checkpoint, batchSize);
     if (batch.length === 0) return 0;
     // Streams are published concurrently, each stream's events one after the
     // other, so per-stream order holds even when a publish fails mid-batch
@@ -142,26 +142,46 @@ export class Relay {
     return batch.length;
   }
 
-  private publish(names: KeelNames, e: RawRecordedEvent): Promise<unknown> {
+  private publish(names: KeelNames, e: StoredEventJson): Promise<unknown> {
+    let data: unknown;
+    const routable = {
+      streamId: e.streamId,
+      streamVersion: e.streamVersion,
+      type: e.type,
+      // Parsed only if routing reads it (ToolCallRequested's pool).
+      get data() {
+        return (data ??= JSON.parse(e.dataJson));
+      },
+      metadata: { correlationId: e.correlationId ?? undefined, tenant: e.tenant ?? undefined },
+    };
+    const subject = subjectForEvent(names, routable);
+    const headers = headersForEvent(routable);
+    const send = () =>
+      publishJson(this.o.js, subject, relayedPayloadFromJson(e), { msgId: e.eventId, headers });
+    // An event whose trace was not sampled would only get a non-recording span (the
+    // sampler is parent-based): skip it and forward the context as is, so consumers
+    // stay in the same trace. The relay loop runs outside any span, so publishJson
+    // injects nothing over these headers.
+    if (e.traceparent && !traceparentSampled(e.traceparent)) {
+      headers.traceparent = e.traceparent;
+      if (e.tracestate) headers.tracestate = e.tracestate;
+      return send();
+    }
     const parent = propagation.extract(context.active(), {
-      traceparent: e.metadata.traceparent,
-      tracestate: e.metadata.tracestate,
+      traceparent: e.traceparent ?? undefined,
+      tracestate: e.tracestate ?? undefined,
     });
-    const subject = subjectForEvent(names, e);
     return context.with(parent, () =>
       tracer.startActiveSpan(`publish ${e.type}`, { kind: SpanKind.PRODUCER }, async (span) => {
         span.setAttributes({
           'messaging.system': 'nats',
           'messaging.destination.name': subject,
-          'messaging.message.id': String(e.metadata.eventId),
-          [KeelAttr.runId]: String(e.metadata.correlationId),
+          'messaging.message.id': e.eventId,
+          [KeelAttr.runId]: String(routable.metadata.correlationId),
           [KeelAttr.eventType]: e.type,
         });
         try {
-          return await publishJson(this.o.js, subject, relayedPayload(e), {
-            msgId: String(e.metadata.eventId),
-            headers: headersForEvent(e),
-          });
+          return await send();
         } finally {
           span.end();
         }

@@ -1,7 +1,7 @@
 import { EventStoreArgumentError } from './errors';
 import { EVENT_COLUMNS, toRawEvent, toRecordedEvent, type EventRow } from './event-rows';
 import type { Queryable } from './queryable';
-import type { Checkpoint, RawRecordedEvent, RecordedEvent } from './types';
+import type { Checkpoint, RawRecordedEvent, RecordedEvent, StoredEventJson } from './types';
 
 /**
  * The log in commit order, after `$1/$2`, up to the snapshot's horizon.
@@ -18,26 +18,64 @@ import type { Checkpoint, RawRecordedEvent, RecordedEvent } from './types';
  * holds back the horizon; readers see nothing past it until it ends. Keep
  * transactions short.
  */
-const READ_ALL_SQL = `SELECT ${EVENT_COLUMNS} FROM events
+const AFTER_CHECKPOINT_IN_COMMIT_ORDER = `FROM events
 WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
   AND (transaction_id, global_position) > ($1::xid8, $2::bigint)
 ORDER BY events.transaction_id, events.global_position
 LIMIT $3`;
+const READ_ALL_SQL = `SELECT ${EVENT_COLUMNS} ${AFTER_CHECKPOINT_IN_COMMIT_ORDER}`;
 // The ORDER BY is qualified on purpose: EVENT_COLUMNS aliases both columns to
 // their ::text form, and an unqualified name would sort by the alias — as
 // text, where '100' < '99'. (Found by the relay correctness e2e test.)
 
-async function readRows(q: Queryable, after: Checkpoint, limit: number): Promise<EventRow[]> {
+/**
+ * The same rows with data and metadata as text: the relay forwards stored JSON,
+ * so parsing it (pg) only to serialise it again (relay) was wasted work.
+ * `created_at` is formatted as `Date#toISOString` does (milliseconds, truncated).
+ */
+const READ_ALL_JSON_SQL = `SELECT global_position::text AS global_position,
+  transaction_id::text AS transaction_id, stream_id, stream_version, type, schema_version,
+  data::text AS data_json, metadata::text AS metadata_json,
+  metadata->>'eventId' AS event_id, metadata->>'correlationId' AS correlation_id, metadata->>'tenant' AS tenant,
+  metadata->>'traceparent' AS traceparent, metadata->>'tracestate' AS tracestate,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at
+${AFTER_CHECKPOINT_IN_COMMIT_ORDER}`;
+
+interface JsonRow {
+  global_position: string;
+  transaction_id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  schema_version: number;
+  data_json: string;
+  metadata_json: string;
+  event_id: string;
+  correlation_id: string | null;
+  tenant: string | null;
+  traceparent: string | null;
+  tracestate: string | null;
+  recorded_at: string;
+}
+
+async function readRows<R extends object>(
+  q: Queryable,
+  statement: { name: string; text: string },
+  after: Checkpoint,
+  limit: number,
+): Promise<R[]> {
   if (!Number.isInteger(limit) || limit < 1) {
     throw new EventStoreArgumentError(`limit must be a positive integer, got ${limit}`);
   }
-  const res = await q.query<EventRow>({
-    name: 'keel_read_all',
-    text: READ_ALL_SQL,
+  const res = await q.query<R>({
+    ...statement,
     values: [after.transactionId, after.globalPosition, limit],
   });
   return res.rows;
 }
+
+const READ_ALL = { name: 'keel_read_all', text: READ_ALL_SQL };
+const READ_ALL_JSON = { name: 'keel_read_all_json', text: READ_ALL_JSON_SQL };
 
 /**
  * Up to `limit` events after `after`, in commit order, upcast to the current
@@ -49,7 +87,7 @@ export async function readAll(
   after: Checkpoint,
   limit: number,
 ): Promise<RecordedEvent[]> {
-  return (await readRows(q, after, limit)).map(toRecordedEvent);
+  return (await readRows<EventRow>(q, READ_ALL, after, limit)).map(toRecordedEvent);
 }
 
 /** As `readAll`, but events exactly as stored (not upcast or validated): for the relay. */
@@ -58,5 +96,29 @@ export async function readAllRaw(
   after: Checkpoint,
   limit: number,
 ): Promise<RawRecordedEvent[]> {
-  return (await readRows(q, after, limit)).map(toRawEvent);
+  return (await readRows<EventRow>(q, READ_ALL, after, limit)).map(toRawEvent);
+}
+
+/** As `readAllRaw`, with data and metadata as the stored JSON text: what the relay forwards. */
+export async function readAllJson(
+  q: Queryable,
+  after: Checkpoint,
+  limit: number,
+): Promise<StoredEventJson[]> {
+  return (await readRows<JsonRow>(q, READ_ALL_JSON, after, limit)).map((r) => ({
+    globalPosition: BigInt(r.global_position),
+    transactionId: r.transaction_id,
+    streamId: r.stream_id,
+    streamVersion: r.stream_version,
+    type: r.type,
+    schemaVersion: r.schema_version,
+    dataJson: r.data_json,
+    metadataJson: r.metadata_json,
+    eventId: r.event_id,
+    correlationId: r.correlation_id,
+    tenant: r.tenant,
+    traceparent: r.traceparent,
+    tracestate: r.tracestate,
+    recordedAt: r.recorded_at,
+  }));
 }

@@ -34,6 +34,32 @@ export interface RawRecordedEvent extends Omit<RecordedFields, 'metadata'> {
 }
 
 /**
+ * A stored event as the relay forwards it: data and metadata as the JSON text
+ * PostgreSQL stores (never parsed and re-serialised), plus the metadata fields
+ * the relay routes and labels by.
+ */
+export interface StoredEventJson {
+  globalPosition: bigint;
+  transactionId: string;
+  streamId: string;
+  streamVersion: number;
+  type: string;
+  schemaVersion: number;
+  /** `data` as stored (jsonb's text form). */
+  dataJson: string;
+  /** `metadata` as stored (jsonb's text form). */
+  metadataJson: string;
+  /** `metadata.eventId`: the `Nats-Msg-Id`, exactly as the fast path sends it. */
+  eventId: string;
+  correlationId: string | null;
+  tenant: string | null;
+  traceparent: string | null;
+  tracestate: string | null;
+  /** `created_at` in `Date#toISOString` form (millisecond precision, UTC). */
+  recordedAt: string;
+}
+
+/**
  * A reader's position in commit order: the last (transaction id, global
  * position) it has handled, both as decimal strings (they exceed 2^53).
  */

@@ -4,7 +4,7 @@ export * from './connection';
 export * from './topology';
 export * from './breaker-bucket';
 export { publishJson, type PublishJsonOptions, type PublishResult } from './publish';
-export { injectTraceHeaders, extractTraceContext } from './trace-context';
+export { injectTraceHeaders, extractTraceContext, traceparentSampled } from './trace-context';
 export { headersToRecord, recordToHeaders, RUN_ID_HEADER, MSG_ID_HEADER } from './headers';
 export * from './inbound-message';
 export { parseJson, ParseErrorCode, summariseIssues } from './parse-json';

@@ -51,3 +51,15 @@ export function injectTraceHeaders(
 export function extractTraceContext(h: MsgHdrs | undefined, base: Context = ROOT_CONTEXT): Context {
   return propagation.extract(base, h, getter);
 }
+
+/**
+ * Whether a W3C `traceparent` has its sampled flag set. Under Keel's
+ * parent-based sampler a span whose parent is not sampled is never recorded,
+ * so a hot path may skip creating it (and parsing the context) altogether.
+ * A malformed value counts as sampled: the caller then takes the normal path.
+ */
+export function traceparentSampled(traceparent: string): boolean {
+  const flags = traceparent.split('-')[3];
+  if (flags === undefined || !/^[0-9a-f]{2}$/.test(flags)) return true;
+  return (parseInt(flags, 16) & 1) === 1;
+}

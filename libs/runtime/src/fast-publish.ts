@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type NatsConnection } from 'nats';
 import { KeelHeaders, type KeelNames } from '@keel/contracts';
-import type { RawRecordedEvent, RecordedEvent } from '@keel/event-store';
+import type { RawRecordedEvent, RecordedEvent, StoredEventJson } from '@keel/event-store';
 import type { BreakerSuccessReporter } from './breaker-success-reporter';
 import { headersForEvent, subjectForEvent } from './event-routing';
 
@@ -19,6 +19,21 @@ export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array 
       metadata: e.metadata,
       recordedAt: e.createdAt.toISOString(),
     }),
+  );
+}
+
+/**
+ * The same payload from the stored JSON text (the relay's read): data and
+ * metadata are spliced in as PostgreSQL returned them, not parsed and
+ * re-serialised. Equal as JSON to `relayedPayload` of the same row; the bytes
+ * differ only in jsonb's spacing.
+ */
+export function relayedPayloadFromJson(e: StoredEventJson): Uint8Array {
+  return encoder.encode(
+    `{"streamId":${JSON.stringify(e.streamId)},"streamVersion":${e.streamVersion},` +
+      `"globalPosition":"${e.globalPosition}","type":${JSON.stringify(e.type)},` +
+      `"schemaVersion":${e.schemaVersion},"data":${e.dataJson},"metadata":${e.metadataJson},` +
+      `"recordedAt":"${e.recordedAt}"}`,
   );
 }
 

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'pg';
+import { RelayedEvent, runIdFor, uuidv7 } from '@keel/contracts';
+import {
+  appendToStream,
+  createPool,
+  migrate,
+  readAllJson,
+  readAllRaw,
+  START_CHECKPOINT,
+  type NewEvent,
+} from '@keel/event-store';
+import { relayedPayload, relayedPayloadFromJson } from './fast-publish';
+import { headersForEvent } from './event-routing';
+
+const DB = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const decode = (bytes: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(bytes));
+
+// The relay splices the stored JSON text into its payload instead of parsing and
+// re-serialising it; consumers must not be able to tell the two apart.
+describe('relayedPayloadFromJson (the relay reads JSON text)', () => {
+  const schema = `rp_${randomBytes(6).toString('hex')}`;
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = createPool({ connectionString: DB, schema, max: 2 });
+    await migrate(pool, schema);
+  });
+  afterAll(async () => {
+    await pool.end();
+    const admin = new Pool({ connectionString: DB, max: 1 });
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  });
+
+  it('gives the same event as the parsed row, for awkward data and metadata', async () => {
+    const tenant = 'acme_tenant-1';
+    const requestId = uuidv7();
+    const runId = runIdFor(tenant, requestId);
+    const event: NewEvent = {
+      type: 'RunRequested',
+      data: {
+        runId,
+        tenant,
+        requestId,
+        input: {
+          prompt: 'Ünïcödé ✓ 😀, "quotes", back\\slash, tab\t, newline\n, \u0001 and </script>',
+        },
+        capability: { tools: ['weather'] },
+        limits: {
+          maxSteps: 5,
+          maxToolCalls: 5,
+          maxTokens: 10_000,
+          deadlineAt: '2030-01-01T00:00:00.000Z',
+        },
+      },
+      metadata: {
+        eventId: uuidv7(),
+        correlationId: runId,
+        tenant,
+        producer: 'runtime-test',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+        tracestate: 'vendor=a,other=b',
+      },
+    };
+    const toolCall: NewEvent = {
+      type: 'ToolCallRequested',
+      data: {
+        step: 1,
+        callId: uuidv7(),
+        tool: 'weather',
+        pool: 'default',
+        input: { list: [1, 2.5, -0.001, 1e21, true, null, { deep: ['x'] }], empty: {}, s: 'é"\\' },
+        idempotencyKey: `${runId}:1:0`,
+      },
+      metadata: { ...event.metadata, eventId: uuidv7() },
+    };
+    await appendToStream(pool, `run:${runId}`, 0, [event, toolCall]);
+
+    const raws = await readAllRaw(pool, START_CHECKPOINT, 10);
+    const jsons = await readAllJson(pool, START_CHECKPOINT, 10);
+    expect(raws).toHaveLength(2);
+    expect(jsons).toHaveLength(2);
+    [event, toolCall].forEach((written, i) => {
+      const fromJson = decode(relayedPayloadFromJson(jsons[i]!));
+      expect(fromJson).toEqual(decode(relayedPayload(raws[i]!)));
+      expect(RelayedEvent.parse(fromJson).data).toEqual(written.data);
+    });
+    const [raw, json] = [raws[0], jsons[0]];
+    // What the relay routes and labels by comes from the same row.
+    expect(json).toMatchObject({
+      eventId: event.metadata.eventId,
+      correlationId: runId,
+      tenant,
+      traceparent: event.metadata.traceparent,
+      tracestate: event.metadata.tracestate,
+      recordedAt: raw!.createdAt.toISOString(),
+    });
+    expect(
+      headersForEvent({
+        ...json!,
+        data: undefined,
+        metadata: { correlationId: json!.correlationId, tenant: json!.tenant },
+      }),
+    ).toEqual(headersForEvent(raw!));
+  });
+});
