@@ -20,6 +20,7 @@ import { renderWaterfall } from './waterfall';
  *   --soak      (e) steady rate for --minutes N (default 10)
  *   --profile DIR  write a CPU profile of every service into DIR (node --cpu-prof)
  *   --waterfall  sample every trace; print the last sequential run's spans (no throughput phase)
+ *   --sequential-only  run (a) and skip (b): profile or strace a lone run's path
  *   --slowest    print the event timeline of the slowest run of the throughput phase
  *   --env K=V    a service setting for this run (repeatable), to compare with and without a change
  * Starts its own stack (fresh schema and stream prefix) on the local NATS and
@@ -30,6 +31,8 @@ const TRACE_SAMPLE_RATIO = 0.05;
 async function main(argv: string[]): Promise<void> {
   // --waterfall: sample every trace and print the last sequential run's spans (diagnosis only).
   const waterfall = argv.includes('--waterfall');
+  // --sequential-only: run (a) and skip (b), e.g. to profile a lone run's path.
+  const sequentialOnly = waterfall || argv.includes('--sequential-only');
   const sampleRatio = waterfall ? 1 : TRACE_SAMPLE_RATIO;
   const mode: BenchResults['mode'] = argv.includes('--scaling')
     ? 'scaling'
@@ -118,7 +121,7 @@ async function main(argv: string[]): Promise<void> {
       );
       if (waterfall) await printWaterfall(sink, submitter.lastRunId);
     }
-    if ((mode === 'default' || mode === 'smoke') && !waterfall) {
+    if ((mode === 'default' || mode === 'smoke') && !sequentialOnly) {
       const smoke = mode === 'smoke';
       log(`(b) throughput: ${smoke ? 200 : 2000} runs, ${smoke ? 16 : 64} in flight`);
       const t = await throughput(stack, submitter, smoke ? 200 : 2000, smoke ? 16 : 64);
