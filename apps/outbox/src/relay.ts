@@ -63,6 +63,13 @@ export class Relay {
   private leader: { client: PoolClient; release: () => void } | undefined;
   /** Set by NOTIFY; a notification that arrives mid-batch must not be lost. */
   private notified = false;
+  /**
+   * Whether the leader's session LISTENs. One notification is all the relay needs
+   * to know a batch is due, so the first one UNLISTENs until the relay has caught
+   * up: otherwise every commit anywhere wakes PostgreSQL's notifier and this
+   * process while a batch is already coming (one wake-up per commit, not per batch).
+   */
+  private listening = false;
   /** When the leader last confirmed JetStream still holds what it relayed (0: not since leading). */
   private checkedAt = 0;
   /** When the events stream this process last saw was created: a new one means it was wiped. */
@@ -105,7 +112,11 @@ export class Relay {
         this.notified = false;
         const published = await this.relayBatch();
         failures = 0;
-        if (published < this.o.batchSize) await this.sleep(this.o.pollIntervalMs);
+        if (published >= this.o.batchSize) continue;
+        // Caught up. If a notification turned listening off, turn it on and read once
+        // more before sleeping: a commit between that read and LISTEN notified no one.
+        if (await this.listenAgain()) continue;
+        await this.sleep(this.o.pollIntervalMs);
       } catch (err) {
         failures++;
         const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
@@ -292,9 +303,15 @@ export class Relay {
       client.on('notification', (n) => {
         if (n.payload !== this.o.schema) return;
         this.notified = true;
+        if (this.listening && this.leader?.client === client) {
+          this.listening = false;
+          // Errors surface on the connection ('error' above) or on the next LISTEN.
+          client.query('UNLISTEN keel_events').catch(() => undefined);
+        }
         this.wake?.();
       });
       await client.query('LISTEN keel_events');
+      this.listening = true;
       this.leader = { client, release: () => release(true) };
       this.checkedAt = 0; // a new leader checks for amnesia first
       this.o.log.info('relay is the leader');
@@ -304,9 +321,20 @@ export class Relay {
     }
   }
 
+  /** LISTEN again if a notification turned it off; true when it did (the caller reads once more). */
+  private async listenAgain(): Promise<boolean> {
+    const client = this.leader?.client;
+    if (this.listening || !client) return false;
+    // Set first: a notification that arrives before LISTEN's reply must UNLISTEN again.
+    this.listening = true;
+    await client.query('LISTEN keel_events');
+    return true;
+  }
+
   private dropLeadership(): void {
     const leader = this.leader;
     this.leader = undefined;
+    this.listening = false;
     leader?.release();
   }
 
