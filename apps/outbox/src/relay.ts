@@ -160,8 +160,8 @@ export class Relay {
       streamVersion: e.streamVersion,
       type: e.type,
       // Parsed only if routing reads it (ToolCallRequested's pool).
-      get data() {
-        return (data ??= JSON.parse(e.dataJson));
+      get data(): unknown {
+        return (data ??= JSON.parse(e.dataJson) as unknown);
       },
       metadata: { correlationId: e.correlationId ?? undefined, tenant: e.tenant ?? undefined },
     };
