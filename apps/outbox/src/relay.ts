@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { KeelNames } from '@keel/contracts';
 import { KeelAttr } from '@keel/telemetry';
 import {
@@ -171,12 +171,11 @@ export class Relay {
       publishJson(this.o.js, subject, relayedPayloadFromJson(e), { msgId: e.eventId, headers });
     // An event whose trace was not sampled would only get a non-recording span (the
     // sampler is parent-based): skip it and forward the context as is, so consumers
-    // stay in the same trace. The relay loop runs outside any span, so publishJson
-    // injects nothing over these headers.
+    // stay in the same trace. In the root context publishJson injects nothing over it.
     if (e.traceparent && !traceparentSampled(e.traceparent)) {
       headers.traceparent = e.traceparent;
       if (e.tracestate) headers.tracestate = e.tracestate;
-      return send();
+      return context.with(ROOT_CONTEXT, send);
     }
     const parent = propagation.extract(context.active(), {
       traceparent: e.traceparent ?? undefined,

@@ -90,7 +90,7 @@ export async function readAll(
   return (await readRows<EventRow>(q, READ_ALL, after, limit)).map(toRecordedEvent);
 }
 
-/** As `readAll`, but events exactly as stored (not upcast or validated): for the relay. */
+/** As `readAll`, but events exactly as stored (not upcast or validated), parsed. */
 export async function readAllRaw(
   q: Queryable,
   after: Checkpoint,
