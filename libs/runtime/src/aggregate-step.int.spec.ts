@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { uuidv7, type BudgetEvent } from '@keel/contracts';
-import { createPool, migrate } from '@keel/event-store';
 import { AggregateCache, runStep, type AggregateSpec } from './aggregate-step';
-
-const DB = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { migratedSchema } from './int-test-support';
 
 /** Open (reserved, unsettled) reservation ids. */
 const spec: AggregateSpec<ReadonlySet<string>, BudgetEvent> = {
@@ -18,18 +15,10 @@ const spec: AggregateSpec<ReadonlySet<string>, BudgetEvent> = {
 };
 
 describe('runStep', () => {
-  const schema = `rt_${randomBytes(6).toString('hex')}`;
   let pool: Pool;
-  beforeAll(async () => {
-    pool = createPool({ connectionString: DB, schema, max: 4 });
-    await migrate(pool, schema);
-  });
-  afterAll(async () => {
-    await pool.end();
-    const admin = new Pool({ connectionString: DB, max: 1 });
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
-  });
+  let drop: () => Promise<void>;
+  beforeAll(async () => ({ pool, drop } = await migratedSchema('rt')));
+  afterAll(() => drop());
 
   const reserved = (runId: string, reservationId: string): BudgetEvent => ({
     type: 'BudgetReserved',

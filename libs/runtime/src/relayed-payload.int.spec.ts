@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { RelayedEvent, runIdFor, uuidv7 } from '@keel/contracts';
 import {
   appendToStream,
-  createPool,
-  migrate,
   readAllJson,
   readAllRaw,
   START_CHECKPOINT,
@@ -12,25 +9,16 @@ import {
 } from '@keel/event-store';
 import { relayedPayload, relayedPayloadFromJson } from './fast-publish';
 import { headersForEvent } from './event-routing';
-
-const DB = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { migratedSchema } from './int-test-support';
 const decode = (bytes: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(bytes));
 
 // The relay splices the stored JSON text into its payload instead of parsing and
 // re-serialising it; consumers must not be able to tell the two apart.
 describe('relayedPayloadFromJson (the relay reads JSON text)', () => {
-  const schema = `rp_${randomBytes(6).toString('hex')}`;
   let pool: Pool;
-  beforeAll(async () => {
-    pool = createPool({ connectionString: DB, schema, max: 2 });
-    await migrate(pool, schema);
-  });
-  afterAll(async () => {
-    await pool.end();
-    const admin = new Pool({ connectionString: DB, max: 1 });
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
-  });
+  let drop: () => Promise<void>;
+  beforeAll(async () => ({ pool, drop } = await migratedSchema('rp', 2)));
+  afterAll(() => drop());
 
   it('gives the same event as the parsed row, for awkward data and metadata', async () => {
     const tenant = 'acme_tenant-1';

@@ -1,0 +1,29 @@
+// Shared set-up for this library's *.int.spec.ts files (not exported): libraries
+// may not depend on @keel/testing, which holds the same helper for apps and suites.
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'pg';
+import { createPool, migrate } from '@keel/event-store';
+
+const DB = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A migrated schema of its own (`<tag>_<12 hex>`) and a pool pinned to it; `drop()` removes both. */
+export async function migratedSchema(
+  tag: string,
+  max = 4,
+): Promise<{ pool: Pool; drop: () => Promise<void> }> {
+  const schema = `${tag}_${randomBytes(6).toString('hex')}`;
+  const pool = createPool({ connectionString: DB, schema, max });
+  await migrate(pool, schema);
+  return {
+    pool,
+    async drop() {
+      await pool.end();
+      const admin = new Pool({ connectionString: DB, max: 1 });
+      try {
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
