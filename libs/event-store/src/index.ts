@@ -3,6 +3,7 @@ export * from './queryable';
 export * from './pool';
 export * from './migrations-dir';
 export * from './migrate';
+export * from './drop-schema';
 export * from './types';
 export * from './append';
 export * from './read-stream';

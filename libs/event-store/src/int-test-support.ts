@@ -1,7 +1,8 @@
 // Shared set-up for this library's *.int.spec.ts files (not exported).
 import { randomBytes } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { runIdFor, uuidv7, type EventMetadata } from '@keel/contracts';
+import { dropSchema as dropSchemaNamed } from './drop-schema';
 import { migrate } from './migrate';
 import { createPool } from './pool';
 import type { NewEvent } from './types';
@@ -21,14 +22,10 @@ export async function freshStore(
   return { pool, schema, drop: () => dropSchema(pool, schema) };
 }
 
+/** Ends `pool`, then drops `schema`. */
 export async function dropSchema(pool: Pool, schema: string): Promise<void> {
   await pool.end();
-  const admin = new Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await admin.end();
-  }
+  await dropSchemaNamed(TEST_DATABASE_URL, schema);
 }
 
 export function metadataFor(runId: string, tenant = 'acme'): EventMetadata {

@@ -1,8 +1,8 @@
 // Shared set-up for this library's *.int.spec.ts files (not exported): libraries
 // may not depend on @keel/testing, which holds the same helper for apps and suites.
 import { randomBytes } from 'node:crypto';
-import { Pool } from 'pg';
-import { createPool, migrate } from '@keel/event-store';
+import type { Pool } from 'pg';
+import { createPool, dropSchema, migrate } from '@keel/event-store';
 
 const DB = process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -18,12 +18,7 @@ export async function migratedSchema(
     pool,
     async drop() {
       await pool.end();
-      const admin = new Pool({ connectionString: DB, max: 1 });
-      try {
-        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await admin.end();
-      }
+      await dropSchema(DB, schema);
     },
   };
 }

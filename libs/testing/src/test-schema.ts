@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Pool } from 'pg';
-import { createPool, migrate } from '@keel/event-store';
+import type { Pool } from 'pg';
+import { createPool, dropSchema, migrate } from '@keel/event-store';
 
 export const TEST_DATABASE_URL =
   process.env.KEEL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -27,12 +27,7 @@ export async function migratedTestSchema(tag: string, max = 4): Promise<TestSche
     pool,
     async drop() {
       await pool.end();
-      const admin = new Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
-      try {
-        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await admin.end();
-      }
+      await dropSchema(TEST_DATABASE_URL, schema);
     },
   };
 }
