@@ -119,6 +119,18 @@ describe('webhooks are delivered exactly once per key through kill -9 of executo
         },
       );
     }
+    // A delivery whose outbox was killed after the receiver answered is recorded only when
+    // JetStream redelivers it (ack wait 30 s); the retry is answered from the receiver's store.
+    const succeeded = async () =>
+      (
+        await stack.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM events WHERE stream_id LIKE 'delivery:%' AND type = 'DeliverySucceeded'`,
+        )
+      ).rows[0]!.n;
+    await waitFor(async () => (await succeeded()) >= RUNS, {
+      timeoutMs: 90_000,
+      description: `${RUNS} DeliverySucceeded recorded (kills: ${kills.join(', ')})`,
+    });
     // Give late retries a moment to show up if they were going to double-process.
     await new Promise((r) => setTimeout(r, 1500));
 
