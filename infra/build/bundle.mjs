@@ -4,6 +4,11 @@
 // OpenTelemetry's require hooks can instrument them. Type-checking is a
 // separate step (`npm run typecheck`): esbuild only strips types.
 //
+// No `keepNames`: nothing is minified, so names survive, except where bundling renames a clash
+// (`Settlement` → `Settlement2`); with it, esbuild wraps every closure in `__name(fn, "…")`, an
+// `Object.defineProperty` each time a closure is created — about 1 % of the planner's CPU under
+// load (docs/performance.md). Code must not depend on a class's or function's `.name`.
+//
 // esbuild does not emit decorator metadata, so Nest code injects by explicit
 // token (`@Inject(X)` / `useFactory` + `inject`), never by reflected type.
 import { build } from 'esbuild';
@@ -47,7 +52,7 @@ await Promise.all(
       sourcemap: true,
       tsconfig: 'tsconfig.base.json',
       logLevel: 'warning',
-      keepNames: true,
+      keepNames: false,
     }),
   ),
 );
