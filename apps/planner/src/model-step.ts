@@ -13,6 +13,7 @@ import {
   decideModelFailure,
   decideOutputRejected,
   evolveRun,
+  historyJsonLength,
   modelOutputJsonSchema,
   parseModelOutput,
   PROMPT_VERSION,
@@ -269,8 +270,7 @@ export class ModelStep {
       model,
       inputTokens: Math.min(
         policy.contextTokens,
-        Math.ceil((state.prompt.length + JSON.stringify(state.history).length) / 4) +
-          extraInputTokens,
+        Math.ceil((state.prompt.length + historyJsonLength(state.history)) / 4) + extraInputTokens,
       ),
       outputTokens: policy.maxOutputTokens,
       limitTokens: limits.maxTokens,

@@ -11,3 +11,4 @@ export * from './model-output';
 export * from './prompt';
 export * from './context-window';
 export * from './replay';
+export * from './history-size';
