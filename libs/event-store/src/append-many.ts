@@ -1,10 +1,6 @@
-import {
-  currentSchemaVersion,
-  EventMetadata,
-  validateNewEvent,
-  type KeelEvent,
-} from '@keel/contracts';
-import { ConcurrencyError, InvalidEventError } from './errors';
+import { currentSchemaVersion, type KeelEvent } from '@keel/contracts';
+import { ConcurrencyError } from './errors';
+import { EVENT_ROW_COLUMNS, eventRow, validateForAppend } from './new-event-rows';
 import type { Queryable } from './queryable';
 import type { AppendResult, NewEvent, RecordedEvent } from './types';
 import type { InboxEntry } from './append';
@@ -18,11 +14,13 @@ import type { InboxEntry } from './append';
  * the caller then appends the items one by one (`appendToStream`).
  *
  * Per-stream order is kept: positions are assigned in item/event order.
+ * Items are $1 and their events $2, each one JSON document (`eventRow`).
  */
 const APPEND_MANY_SQL = `
 WITH items AS (
   SELECT i.stream_id, i.expected, i.consumer, i.message_id, i.item
-  FROM unnest($1::text[], $2::int[], $9::text[], $10::text[])
+  FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
+         AS (stream_id text, expected int, consumer text, message_id text))
     WITH ORDINALITY AS i(stream_id, expected, consumer, message_id, item)
 ), heads AS (
   SELECT it.*,
@@ -38,13 +36,13 @@ WITH items AS (
   WHERE h.version = h.expected
     AND (h.consumer IS NULL OR EXISTS (SELECT 1 FROM ib WHERE ib.consumer = h.consumer AND ib.message_id = h.message_id))
 ), ev AS (
-  SELECT * FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[])
+  SELECT * FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (item int, ${EVENT_ROW_COLUMNS}))
     WITH ORDINALITY AS ev(item, event_id, type, schema_version, data, metadata, ord)
 ), ins AS (
   INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
   SELECT ev.event_id, h.stream_id,
     (h.expected + row_number() OVER (PARTITION BY ev.item ORDER BY ev.ord))::int,
-    ev.type, ev.schema_version, ev.data::jsonb, ev.metadata::jsonb
+    ev.type, ev.schema_version, ev.data, ev.metadata
   FROM ev JOIN heads h ON h.item = ev.item
   WHERE ev.item IN (SELECT item FROM ok)
   ORDER BY ev.ord
@@ -82,29 +80,21 @@ export async function appendMany(
   items: readonly AppendItem[],
 ): Promise<(AppendResult | Error)[]> {
   const valid = items.map((item) =>
-    item.events.map((e, index) => {
-      try {
-        return { event: validateNewEvent(e), metadata: EventMetadata.parse(e.metadata) };
-      } catch (cause) {
-        throw new InvalidEventError(item.streamId, index, String(e.type), { cause });
-      }
-    }),
+    item.events.map((e, index) => validateForAppend(item.streamId, e, index)),
   );
-  const flat = valid.flatMap((events, i) => events.map((v) => ({ item: i + 1, ...v })));
   const res = await q.query<Row>({
     name: 'keel_append_many',
     text: APPEND_MANY_SQL,
     values: [
-      items.map((i) => i.streamId),
-      items.map((i) => i.expectedVersion),
-      flat.map((f) => f.item),
-      flat.map((f) => f.metadata.eventId),
-      flat.map((f) => f.event.type),
-      flat.map((f) => currentSchemaVersion(f.event.type)),
-      flat.map((f) => JSON.stringify(f.event.data)),
-      flat.map((f) => JSON.stringify(f.metadata)),
-      items.map((i) => i.inbox?.consumer ?? null),
-      items.map((i) => i.inbox?.messageId ?? null),
+      JSON.stringify(
+        items.map((i) => ({
+          stream_id: i.streamId,
+          expected: i.expectedVersion,
+          consumer: i.inbox?.consumer ?? null,
+          message_id: i.inbox?.messageId ?? null,
+        })),
+      ),
+      JSON.stringify(valid.flatMap((events, i) => events.map((v) => eventRow(v, i + 1)))),
     ],
   });
   const byStream = new Map<string, Row[]>();

@@ -1,15 +1,6 @@
-import {
-  currentSchemaVersion,
-  type KeelEvent,
-  EventMetadata,
-  validateNewEvent,
-} from '@keel/contracts';
-import {
-  ConcurrencyError,
-  DuplicateEventError,
-  EventStoreArgumentError,
-  InvalidEventError,
-} from './errors';
+import { currentSchemaVersion, type KeelEvent } from '@keel/contracts';
+import { ConcurrencyError, DuplicateEventError, EventStoreArgumentError } from './errors';
+import { EVENT_ROW_COLUMNS, eventRow, validateForAppend } from './new-event-rows';
 import { pgErrorFields } from './pg-errors';
 import type { Queryable } from './queryable';
 import type { AppendResult, NewEvent, RecordedEvent } from './types';
@@ -24,15 +15,16 @@ interface AppendedRow {
 /**
  * One statement for the whole batch. It inserts only when the stream is at
  * exactly $2 (0 rows otherwise), so versions stay gapless; two writers that
- * both pass the check collide on (stream_id, stream_version) instead.
+ * both pass the check collide on (stream_id, stream_version) instead. The
+ * events are $3, one JSON document (`eventRow`).
  */
 const APPEND_SQL = `
 WITH head AS (
   SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
 )
 INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
-SELECT e.event_id, $1, ($2::int + e.ord)::int, e.type, e.schema_version, e.data::jsonb, e.metadata::jsonb
-FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[])
+SELECT e.event_id, $1, ($2::int + e.ord)::int, e.type, e.schema_version, e.data, e.metadata
+FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (${EVENT_ROW_COLUMNS}))
        WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
 WHERE (SELECT version FROM head) = $2::int
 ORDER BY e.ord
@@ -50,13 +42,13 @@ WITH head AS (
   SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
 ), ib AS (
   INSERT INTO inbox (consumer, message_id)
-  SELECT $8, $9 WHERE (SELECT version FROM head) = $2::int
+  SELECT $4, $5 WHERE (SELECT version FROM head) = $2::int
   ON CONFLICT DO NOTHING
   RETURNING 1 AS ok
 ), ins AS (
   INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)
-  SELECT e.event_id, $1, ($2::int + e.ord)::int, e.type, e.schema_version, e.data::jsonb, e.metadata::jsonb
-  FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[])
+  SELECT e.event_id, $1, ($2::int + e.ord)::int, e.type, e.schema_version, e.data, e.metadata
+  FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (${EVENT_ROW_COLUMNS}))
          WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
   WHERE EXISTS (SELECT 1 FROM ib)
   ORDER BY e.ord
@@ -105,16 +97,8 @@ export async function appendToStream<E extends KeelEvent>(
   const { inbox } = options;
   if (events.length === 0 && !inbox) return { nextExpectedVersion: expectedVersion, records: [] };
 
-  const valid = events.map((e, index) => validate(streamId, e, index));
-  const values = [
-    streamId,
-    expectedVersion,
-    valid.map((v) => v.metadata.eventId),
-    valid.map((v) => v.event.type),
-    valid.map((v) => currentSchemaVersion(v.event.type)),
-    valid.map((v) => JSON.stringify(v.event.data)),
-    valid.map((v) => JSON.stringify(v.metadata)),
-  ];
+  const valid = events.map((e, index) => validateForAppend(streamId, e, index));
+  const values = [streamId, expectedVersion, JSON.stringify(valid.map((v) => eventRow(v)))];
   let rows: AppendedRow[];
   try {
     if (inbox) {
@@ -162,13 +146,4 @@ export async function appendToStream<E extends KeelEvent>(
     };
   });
   return { nextExpectedVersion: expectedVersion + events.length, records };
-}
-
-/** The event in its validated (parsed) form, which is what gets stored. */
-function validate(streamId: string, e: NewEvent<KeelEvent>, index: number) {
-  try {
-    return { event: validateNewEvent(e), metadata: EventMetadata.parse(e.metadata) };
-  } catch (cause) {
-    throw new InvalidEventError(streamId, index, String(e.type), { cause });
-  }
 }
