@@ -35,3 +35,4 @@ export type {
   NatsEnvConfig,
 } from './nest/messaging-options';
 export * from './nest/tokens';
+export * from './utf8';

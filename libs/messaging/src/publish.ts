@@ -2,6 +2,7 @@ import { type JetStreamClient, type JetStreamPublishOptions, NatsError } from 'n
 import { PublishError, PublishErrorCode } from './errors';
 import { recordToHeaders } from './headers';
 import { injectTraceHeaders } from './trace-context';
+import { utf8 } from './utf8';
 
 export interface PublishJsonOptions {
   /**
@@ -67,7 +68,7 @@ function encodePayload(payload: unknown): Uint8Array {
   }
   if (text === undefined)
     throw new PublishError(PublishErrorCode.NOT_SERIALISABLE, 'payload serialises to nothing');
-  return new TextEncoder().encode(text);
+  return utf8(text);
 }
 
 function toPublishError(subject: string, err: unknown): PublishError {

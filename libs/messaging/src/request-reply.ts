@@ -6,6 +6,7 @@ import { headersToRecord } from './headers';
 import type { MessagingLogger } from './logger';
 import { summariseIssues } from './parse-json';
 import { extractTraceContext, injectTraceHeaders } from './trace-context';
+import { utf8 } from './utf8';
 
 /**
  * Request/reply over core NATS (not JetStream): nothing is stored, a request
@@ -46,7 +47,7 @@ export async function requestJson<T>(
   if (opts.headers) for (const [k, v] of Object.entries(opts.headers)) h.set(k, v);
   let reply: Msg;
   try {
-    reply = await nc.request(subject, new TextEncoder().encode(JSON.stringify(payload)), {
+    reply = await nc.request(subject, utf8(JSON.stringify(payload)), {
       timeout: opts.timeoutMs,
       headers: h,
     });
@@ -185,7 +186,7 @@ export function serveJson<Req, Res>(
       return;
     }
     try {
-      msg.respond(new TextEncoder().encode(JSON.stringify(reply ?? null)));
+      msg.respond(utf8(JSON.stringify(reply ?? null)));
     } catch (err) {
       logger.error({ ...log, err: describeError(err) }, 'could not send reply');
     }

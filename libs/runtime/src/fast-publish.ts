@@ -1,14 +1,13 @@
 import { headers as natsHeaders, type NatsConnection } from 'nats';
 import { KeelHeaders, type KeelNames } from '@keel/contracts';
+import { utf8 } from '@keel/messaging';
 import type { RawRecordedEvent, RecordedEvent, StoredEventJson } from '@keel/event-store';
 import type { BreakerSuccessReporter } from './breaker-success-reporter';
 import { headersForEvent, subjectForEvent } from './event-routing';
 
-const encoder = new TextEncoder();
-
 /** The JetStream payload of an event (`RelayedEvent` in contracts): the row as stored. */
 export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array {
-  return encoder.encode(
+  return utf8(
     JSON.stringify({
       streamId: e.streamId,
       streamVersion: e.streamVersion,
@@ -29,7 +28,7 @@ export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array 
  * differ only in jsonb's spacing.
  */
 export function relayedPayloadFromJson(e: StoredEventJson): Uint8Array {
-  return encoder.encode(
+  return utf8(
     `{"streamId":${JSON.stringify(e.streamId)},"streamVersion":${e.streamVersion},` +
       `"globalPosition":"${e.globalPosition}","type":${JSON.stringify(e.type)},` +
       `"schemaVersion":${e.schemaVersion},"data":${e.dataJson},"metadata":${e.metadataJson},` +
