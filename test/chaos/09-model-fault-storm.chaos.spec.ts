@@ -210,17 +210,22 @@ describe('chaos 9: model fault storm', () => {
     // cool-down closes that one (an open breaker only half-opens with no traffic).
     const clear = scenarios.add('all-clear', calc);
     const healthy: string[] = [];
+    let seen = 'nothing yet';
     await waitFor(
       async () => {
         const { runId } = await submitRun(stack, clear);
         healthy.push(runId);
         const end = (await waitForEvent(stack.pool, runId, undefined, 120_000)).at(-1)!;
-        if (end.type !== 'RunCompleted') return false;
         const local = breakerTransitions(stack.services.get('planner')!.logs()).at(-1);
         const fleet = (await fleetTransitions(stack)).at(-1);
-        return local?.to === 'closed' && fleet?.to === 'closed';
+        seen = `healthy run ${healthy.length} ended ${end.type} ${JSON.stringify(end.data.error ?? '')}; last planner breaker transition ${JSON.stringify(local)}; last fleet transition ${JSON.stringify(fleet)}`;
+        return end.type === 'RunCompleted' && local?.to === 'closed' && fleet?.to === 'closed';
       },
-      { timeoutMs: 120_000, intervalMs: 500, description: 'healthy runs to close both breakers' },
+      {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        description: () => `healthy runs to close both breakers (${seen})`,
+      },
     );
     // The last healthy run completed (matched whole, so a failure shows how it ended).
     expect((await runEvents(stack.pool, healthy.at(-1)!)).at(-1)).toMatchObject({
