@@ -178,31 +178,53 @@ describe('chaos 9: model fault storm', () => {
     const count = scale.runs(60, 14);
     const planned = drawRuns(rng, count);
     // The storm opens with a burst the breaker cannot miss: the first
-    // BREAKER_FAILURES runs start with a 503, whatever their plan.
+    // BREAKER_FAILURES runs start with BREAKER_FAILURES 503s each, whatever their
+    // plan, and run alone until the planner's breaker has opened — every reply
+    // until then is a failure, so the consecutive count cannot be reset by a
+    // healthy reply in between (it was, on a slow CI machine, when they shared
+    // the start with the other runs).
     for (const p of planned.slice(0, BREAKER_FAILURES))
-      p.replies.unshift({ fault: 'status', status: 503 });
+      p.replies.unshift(
+        ...Array.from(
+          { length: BREAKER_FAILURES },
+          () => ({ fault: 'status', status: 503 }) as const,
+        ),
+      );
 
     let n = 0;
-    const runs = await Promise.all(
-      planned.map(async (p) => {
-        const name = scenarios.add(`storm-${++n}`, (req, i) => {
-          const scripted = p.replies[i];
-          if (scripted) {
-            faults++;
-            return scripted;
-          }
-          if (p.plan === 'loop')
-            return toolCallsReply([{ name: 'calculator', arguments: { expression: `${i} + 1` } }]);
-          return calc(req, i);
-        });
-        const run = await submitRun(
-          stack,
-          name,
-          p.plan === 'loop' ? { limits: { maxSteps: 3 } } : {},
-        );
-        return { ...run, name, plan: p.plan };
-      }),
+    const submit = (batch: readonly PlannedRun[]) =>
+      Promise.all(
+        batch.map(async (p) => {
+          const name = scenarios.add(`storm-${++n}`, (req, i) => {
+            const scripted = p.replies[i];
+            if (scripted) {
+              faults++;
+              return scripted;
+            }
+            if (p.plan === 'loop')
+              return toolCallsReply([
+                { name: 'calculator', arguments: { expression: `${i} + 1` } },
+              ]);
+            return calc(req, i);
+          });
+          const run = await submitRun(
+            stack,
+            name,
+            p.plan === 'loop' ? { limits: { maxSteps: 3 } } : {},
+          );
+          return { ...run, name, plan: p.plan };
+        }),
+      );
+    const burst = await submit(planned.slice(0, BREAKER_FAILURES));
+    await waitFor(
+      () => breakerTransitions(stack.services.get('planner')!.logs()).some((t) => t.to === 'open'),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        description: "the opening burst to open the planner's breaker",
+      },
     );
+    const runs = [...burst, ...(await submit(planned.slice(BREAKER_FAILURES)))];
     for (const r of runs) await waitForEvent(stack.pool, r.runId, undefined, 120_000);
 
     // Healthy runs after the storm until both breakers are closed again: a run's
