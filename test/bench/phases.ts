@@ -114,6 +114,9 @@ export async function throughput(
       steps,
       cpuSecondsPer1kSteps: round((totalCpu / steps) * 1000, 3),
       cpuSecondsByProcess,
+      coresBusyByProcess: Object.fromEntries(
+        Object.entries(cpuSecondsByProcess).map(([k, v]) => [k, round(v / durationS, 2)]),
+      ),
       peakRssMiBByService: Object.fromEntries(
         [...pids].map(([name, pid]) => [name, peakRssMiB(pid)]),
       ),

@@ -78,6 +78,11 @@ export interface BenchResults {
     readonly steps: number;
     readonly cpuSecondsPer1kSteps: number;
     readonly cpuSecondsByProcess: Readonly<Record<string, number>>;
+    /**
+     * CPU seconds per second of (b), by process: 1.0 is one core saturated. A
+     * single-threaded service near 1.0 is the throughput ceiling (docs/performance.md).
+     */
+    readonly coresBusyByProcess?: Readonly<Record<string, number>>;
     readonly peakRssMiBByService: Readonly<Record<string, number>>;
   };
   /** (d) I/O-bound tool (sleeps), 1 then 2 tool-executor replicas. */

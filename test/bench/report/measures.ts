@@ -73,6 +73,7 @@ export function measureSections(r: BenchResults): Section[] {
       title: 'Cost',
       rows: [
         ['CPU s per 1k steps', fmt2(cost.cpuSecondsPer1kSteps)],
+        ...(cost.coresBusyByProcess ? [busiest(cost.coresBusyByProcess)] : []),
         ...Object.entries(cost.peakRssMiBByService).map(([svc, mib]): Row => [
           `peak RSS ${svc} (MiB)`,
           fmtMiB(mib),
@@ -111,4 +112,10 @@ export function measureSections(r: BenchResults): Section[] {
     });
   }
   return out;
+}
+
+/** The process that kept a core busiest during (b): a single-threaded one near 1.00 is the ceiling. */
+function busiest(cores: Readonly<Record<string, number>>): Row {
+  const [name, busy] = Object.entries(cores).sort((a, b) => b[1] - a[1])[0] ?? ['-', 0];
+  return ['busiest process during (b) (CPU cores)', `${name} ${fmt2(busy)}`];
 }

@@ -76,6 +76,12 @@ const full: BenchResults = {
     steps: 24000,
     cpuSecondsPer1kSteps: 0.75,
     cpuSecondsByProcess: { planner: 7.1, 'tool-executor': 4.2, postgres: 5.3, 'nats-server': 1.4 },
+    coresBusyByProcess: {
+      planner: 0.71,
+      'tool-executor': 0.42,
+      postgres: 0.53,
+      'nats-server': 0.14,
+    },
     peakRssMiBByService: { planner: 142.4, 'tool-executor': 98.65, outbox: 87 },
   },
   scaling: {
@@ -154,6 +160,7 @@ describe('bench report', () => {
         /262\.50 \/ 410\.25$/,
       );
       expect(lineWith(out, 'CPU s per 1k steps')).toMatch(/ 0\.75$/);
+      expect(lineWith(out, 'busiest process during (b) (CPU cores)')).toMatch(/ planner 0\.71$/);
       expect(lineWith(out, 'peak RSS planner (MiB)')).toMatch(/ 142$/);
       expect(lineWith(out, 'peak RSS tool-executor (MiB)')).toMatch(/ 98\.7$/);
       expect(lineWith(out, 'tool calls/s, 1 replica ')).toMatch(/ 612$/);
