@@ -22,7 +22,8 @@ const apps = readdirSync(join(root, 'apps')).filter((a) =>
 );
 
 // The benchmark driver is bundled the same way (test/bench/main.ts → dist/bench/main.js), and
-// so is the architecture's floor (test/bench/floor/main.ts → dist/bench/floor.js).
+// so are the architecture's floor (test/bench/floor/main.ts → dist/bench/floor.js) and the
+// append-shape micro-benchmark (test/bench/append-shapes.ts → dist/bench/append.js).
 const targets = [
   ...apps.map((app) => ({
     name: app,
@@ -34,6 +35,11 @@ const targets = [
     name: 'bench-floor',
     entry: join('test', 'bench', 'floor', 'main.ts'),
     out: join('dist', 'bench', 'floor.js'),
+  },
+  {
+    name: 'bench-append',
+    entry: join('test', 'bench', 'append-shapes.ts'),
+    out: join('dist', 'bench', 'append.js'),
   },
 ].filter((t) => existsSync(join(root, t.entry)));
 
