@@ -1,6 +1,6 @@
 import { currentSchemaVersion, type KeelEvent } from '@keel/contracts';
 import { ConcurrencyError } from './errors';
-import { EVENT_ROW_COLUMNS, eventRow, validateForAppend } from './new-event-rows';
+import { EVENT_ROW_COLUMNS, itemEventRow, validateForAppend } from './new-event-rows';
 import type { Queryable } from './queryable';
 import type { AppendResult, NewEvent, RecordedEvent } from './types';
 import type { InboxEntry } from './append';
@@ -94,7 +94,7 @@ export async function appendMany(
           message_id: i.inbox?.messageId ?? null,
         })),
       ),
-      JSON.stringify(valid.flatMap((events, i) => events.map((v) => eventRow(v, i + 1)))),
+      JSON.stringify(valid.flatMap((events, i) => events.map((v) => itemEventRow(v, i + 1)))),
     ],
   });
   const byStream = new Map<string, Row[]>();

@@ -98,7 +98,7 @@ export async function appendToStream<E extends KeelEvent>(
   if (events.length === 0 && !inbox) return { nextExpectedVersion: expectedVersion, records: [] };
 
   const valid = events.map((e, index) => validateForAppend(streamId, e, index));
-  const values = [streamId, expectedVersion, JSON.stringify(valid.map((v) => eventRow(v)))];
+  const values = [streamId, expectedVersion, JSON.stringify(valid.map(eventRow))];
   let rows: AppendedRow[];
   try {
     if (inbox) {

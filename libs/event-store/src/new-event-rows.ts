@@ -28,14 +28,22 @@ export function validateForAppend(
 
 /**
  * One element of the JSON document the append statements read with
- * `jsonb_to_recordset`. The events of a statement travel as ONE parameter,
- * serialised once: no text[] literal for node-postgres to escape element by
- * element and PostgreSQL to unescape, and `data`/`metadata` arrive as jsonb
- * without a second parse (docs/performance.md: −15 % append latency,
- * −25 % client CPU per append).
+ * `jsonb_to_recordset`: the events of a statement travel as one parameter,
+ * serialised once, instead of one text[] per column that node-postgres
+ * escapes element by element. Through `appendToStream` the two shapes cost the
+ * same (`npm run bench:append`); this one takes three parameters instead of nine.
  */
-export const eventRow = (v: ValidEvent, item?: number) => ({
-  ...(item === undefined ? {} : { item }),
+export const eventRow = (v: ValidEvent) => ({
+  event_id: v.metadata.eventId,
+  type: v.event.type,
+  schema_version: currentSchemaVersion(v.event.type),
+  data: v.event.data,
+  metadata: v.metadata,
+});
+
+/** `eventRow` with the 1-based number of the `appendMany` item it belongs to. */
+export const itemEventRow = (v: ValidEvent, item: number) => ({
+  item,
   event_id: v.metadata.eventId,
   type: v.event.type,
   schema_version: currentSchemaVersion(v.event.type),
