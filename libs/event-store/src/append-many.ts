@@ -14,7 +14,7 @@ import type { InboxEntry } from './append';
  * the caller then appends the items one by one (`appendToStream`).
  *
  * Per-stream order is kept: positions are assigned in item/event order.
- * Items are $1 and their events $2, each one JSON document (`eventRow`).
+ * Items are $1 and their events $2, each one JSON document (`itemEventRow`).
  */
 const APPEND_MANY_SQL = `
 WITH items AS (
