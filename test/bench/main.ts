@@ -23,6 +23,7 @@ import { renderWaterfall } from './waterfall';
  *   --sequential-only  run (a) and skip (b): profile or strace a lone run's path
  *   --slowest    print the event timeline of the slowest run of the throughput phase
  *   --env K=V    a service setting for this run (repeatable), to compare with and without a change
+ *   --planners N  run N planner replicas (default 1): the planner is the busiest service under load
  * Starts its own stack (fresh schema and stream prefix) on the local NATS and
  * PostgreSQL, the scripted model as a separate process, and a local OTLP sink.
  */
@@ -79,6 +80,10 @@ async function main(argv: string[]): Promise<void> {
     env: config,
     ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
   });
+  // --planners N: N planner replicas (one consumer group): does scaling the busiest service help?
+  const planners = arg('--planners', 1);
+  if (!Number.isInteger(planners) || planners < 1) throw new Error('--planners must be >= 1');
+  for (let r = 2; r <= planners; r++) await stack.start('planner', `planner-${r}`);
   const submitter = new RunSubmitter(stack.nc, stack.js, stack.names);
   submitter.start();
 
@@ -90,6 +95,7 @@ async function main(argv: string[]): Promise<void> {
     config: {
       ...config,
       traceSampleRatio: sampleRatio,
+      plannerReplicas: planners,
       postgresSynchronousCommit: pgSetting('synchronous_commit'),
       jetstreamStorage: 'file',
     },
