@@ -18,7 +18,7 @@ import { alignColumns } from './report/render-table';
 /**
  * `npm run bench:append [-- --appends 4000]` — what one commit from Node costs,
  * by statement shape, on one connection with `synchronous_commit=on`
- * (docs/performance.md, "The planner is the ceiling"):
+ * (docs/performance.md, "Bound by the whole machine's CPU"):
  *
  *   select 1             a round trip, no commit
  *   insert               a plain one-row INSERT, autocommit

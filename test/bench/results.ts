@@ -79,8 +79,8 @@ export interface BenchResults {
     readonly cpuSecondsPer1kSteps: number;
     readonly cpuSecondsByProcess: Readonly<Record<string, number>>;
     /**
-     * CPU seconds per second of (b), by process: 1.0 is one core saturated. A
-     * single-threaded service near 1.0 is the throughput ceiling (docs/performance.md).
+     * CPU seconds per second of (b), by process: 1.0 is one core saturated, and a
+     * single-threaded service near it is a ceiling of its own (docs/performance.md).
      */
     readonly coresBusyByProcess?: Readonly<Record<string, number>>;
     readonly peakRssMiBByService: Readonly<Record<string, number>>;

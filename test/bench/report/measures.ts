@@ -114,7 +114,7 @@ export function measureSections(r: BenchResults): Section[] {
   return out;
 }
 
-/** The process that kept a core busiest during (b): a single-threaded one near 1.00 is the ceiling. */
+/** The process that kept a core busiest during (b): a single-threaded one near 1.00 is a ceiling. */
 function busiest(cores: Readonly<Record<string, number>>): Row {
   const [name, busy] = Object.entries(cores).sort((a, b) => b[1] - a[1])[0] ?? ['-', 0];
   return ['busiest process during (b) (CPU cores)', `${name} ${fmt2(busy)}`];
