@@ -41,13 +41,8 @@ const READ_ALL_JSON_SQL = `SELECT global_position::text AS global_position,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at
 ${AFTER_CHECKPOINT_IN_COMMIT_ORDER}`;
 
-interface JsonRow {
-  global_position: string;
-  transaction_id: string;
-  stream_id: string;
-  stream_version: number;
-  type: string;
-  schema_version: number;
+/** An `EventRow` with data, metadata and the creation time as text, plus the routed metadata fields. */
+interface JsonRow extends Omit<EventRow, 'data' | 'metadata' | 'created_at'> {
   data_json: string;
   metadata_json: string;
   event_id: string;

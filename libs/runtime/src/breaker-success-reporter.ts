@@ -2,9 +2,8 @@ import type { NatsConnection } from 'nats';
 import type { BreakerSuccessReport, KeelNames } from '@keel/contracts';
 import { healthObservationOf } from '@keel/budget-domain';
 import type { RecordedEvent } from '@keel/event-store';
+import { utf8 } from '@keel/messaging';
 import type { FleetBreakerView } from '@keel/resilience';
-
-const encoder = new TextEncoder();
 
 /**
  * Tells the budget guard about the successes that change a fleet breaker
@@ -33,10 +32,7 @@ export class BreakerSuccessReporter {
         runId: e.metadata.correlationId,
         tenant: e.metadata.tenant,
       };
-      this.nc.publish(
-        this.names.subjects.breakerSuccess.build(),
-        encoder.encode(JSON.stringify(report)),
-      );
+      this.nc.publish(this.names.subjects.breakerSuccess.build(), utf8(JSON.stringify(report)));
     }
   }
 }
