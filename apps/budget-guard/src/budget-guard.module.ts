@@ -59,7 +59,7 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     const { pool, names, config } = this;
-    const publisher = new FastPublisher(this.nc, names);
+    const publisher = new FastPublisher(this.nc, names, { owns: ['budget'] });
     const halts = new SpendingHalts(pool, this.log.child({ component: 'kill-switch' }), publisher);
     this.sweeper = new DeadlineSweeper(
       pool,

@@ -161,11 +161,10 @@ export class PlannerModule {
               pool,
               log,
               cache: new AggregateCache<RunState>(5_000, (s) => !isFinal(s)),
-              publisher: new FastPublisher(
-                nc,
-                names,
-                new BreakerSuccessReporter(nc, names, fleet.view),
-              ),
+              publisher: new FastPublisher(nc, names, {
+                owns: ['run'],
+                breakers: new BreakerSuccessReporter(nc, names, fleet.view),
+              }),
               batcher: new AppendBatcher(pool),
               tools,
               budget,

@@ -71,11 +71,10 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
       config.KEEL_NATS_PROVISION,
     );
     await this.fleet.start();
-    const publisher = new FastPublisher(
-      this.nc,
-      this.names,
-      new BreakerSuccessReporter(this.nc, this.names, this.fleet.view),
-    );
+    const publisher = new FastPublisher(this.nc, this.names, {
+      owns: ['toolcall'],
+      breakers: new BreakerSuccessReporter(this.nc, this.names, this.fleet.view),
+    });
     const batcher = new AppendBatcher(this.pool);
     const common = {
       pool: this.pool,

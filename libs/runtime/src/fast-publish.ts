@@ -1,9 +1,10 @@
 import { headers as natsHeaders, type NatsConnection } from 'nats';
-import { KeelHeaders, type KeelNames } from '@keel/contracts';
-import { utf8 } from '@keel/messaging';
+import { aggregateOf, KeelHeaders, type Aggregate, type KeelNames } from '@keel/contracts';
+import { injectTraceHeaders, utf8 } from '@keel/messaging';
 import type { RawRecordedEvent, RecordedEvent, StoredEventJson } from '@keel/event-store';
 import type { BreakerSuccessReporter } from './breaker-success-reporter';
 import { headersForEvent, subjectForEvent } from './event-routing';
+import { startPublishSpan } from './publish-span';
 
 /** The JetStream payload of an event (`RelayedEvent` in contracts): the row as stored. */
 export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array {
@@ -39,8 +40,8 @@ export function relayedPayloadFromJson(e: StoredEventJson): Uint8Array {
 /**
  * Events another service is waiting for: they trigger work (a tool call, a
  * tool outcome, a delivery, a re-plan after a review) or pause or end a run or
- * a delivery. Only these take the fast path; everything else
- * reaches JetStream through the relay alone.
+ * a delivery. A writer publishes these whatever their stream (its NATS user may
+ * publish them), besides every event of the streams it owns.
  */
 export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
   'ToolCallRequested',
@@ -60,38 +61,66 @@ export const FAST_PATH_EVENTS: ReadonlySet<string> = new Set([
   'RunTimedOut',
 ]);
 
+export interface FastPublisherOptions {
+  /** Aggregates whose every event this writer publishes (its NATS user may publish them all). */
+  readonly owns?: readonly Aggregate[];
+  /** Also told of every commit: reports the successes a fleet breaker needs to hear of. */
+  readonly breakers?: BreakerSuccessReporter;
+}
+
 /**
- * The fast path: publish events right after their commit, so the next service
- * does not wait for the relay. Best effort: a plain publish on the stream's
- * subject, which JetStream stores without sending a PubAck back (no reply
- * subject), because the relay publishes every committed event anyway, with
- * the same `Nats-Msg-Id` (JetStream drops the second copy). Nothing waits on
- * the PubAck, so asking for one only cost a server write, a client read and a
- * request timer per event. Events of one call are published in order on one
- * connection.
+ * The fast path: publish events right after their commit. This is how events
+ * reach JetStream; the relay only sends what is still missing after a grace
+ * period (apps/outbox). Best effort: a plain publish on the stream's subject,
+ * which JetStream stores without sending a PubAck back (no reply subject):
+ * the relay learns what the stream holds from the stream itself, so a PubAck
+ * would only cost a server write, a client read and a request timer per event.
+ * Events of one call are published in order on one connection.
  */
 export class FastPublisher {
+  private readonly owns: ReadonlySet<string>;
+  private readonly breakers: BreakerSuccessReporter | undefined;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly names: KeelNames,
-    /** Also told of every commit: reports the successes a fleet breaker needs to hear of. */
-    private readonly breakers?: BreakerSuccessReporter,
-  ) {}
+    opts: FastPublisherOptions = {},
+  ) {
+    this.owns = new Set(opts.owns ?? []);
+    this.breakers = opts.breakers;
+  }
 
   publish(records: readonly RecordedEvent[]): void {
     this.breakers?.report(records);
     for (const e of records) {
-      if (!FAST_PATH_EVENTS.has(e.type)) continue;
+      if (!FAST_PATH_EVENTS.has(e.type) && !this.owns.has(aggregateOf(e.streamId))) continue;
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
       h.set(KeelHeaders.fastPath, '1');
       h.set(KeelHeaders.msgId, e.metadata.eventId);
-      if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
-      if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);
+      const subject = subjectForEvent(this.names, e);
+      const traced = startPublishSpan(
+        {
+          type: e.type,
+          eventId: e.metadata.eventId,
+          runId: e.metadata.correlationId,
+          traceparent: e.metadata.traceparent,
+          tracestate: e.metadata.tracestate,
+        },
+        subject,
+      );
+      if (traced) injectTraceHeaders(h, traced.context);
+      else {
+        // Not sampled: consumers stay in the event's trace without a span of ours.
+        if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
+        if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);
+      }
       try {
-        this.nc.publish(subjectForEvent(this.names, e), relayedPayload(e), { headers: h });
+        this.nc.publish(subject, relayedPayload(e), { headers: h });
       } catch {
-        // Connection closed or draining: the relay publishes the event.
+        // Connection closed or draining: the relay sends the event after its grace.
+      } finally {
+        traced?.span.end();
       }
     }
   }

@@ -10,6 +10,7 @@ export * from './topology';
 export * from './mcp-tools';
 export * from './runtime-stats';
 export * from './fast-publish';
+export * from './publish-span';
 export * from './append-batcher';
 export * from './turn-batch';
 export * from './fleet-breaker-watch';

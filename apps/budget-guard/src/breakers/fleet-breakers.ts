@@ -46,7 +46,7 @@ export class FleetBreakers implements OnApplicationBootstrap, OnModuleDestroy {
       failureThreshold: config.KEEL_FLEET_BREAKER_FAILURES,
       coolDownMs: config.KEEL_FLEET_BREAKER_COOLDOWN_MS,
     });
-    const publisher = new FastPublisher(this.nc, this.names);
+    const publisher = new FastPublisher(this.nc, this.names, { owns: ['budget'] });
     this.kv = await openBreakerBucket(this.nc, this.names, { create: config.KEEL_NATS_PROVISION });
     const onChange = (t: AppliedChange) => {
       if (t.transition) {

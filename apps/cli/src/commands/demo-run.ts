@@ -1,11 +1,5 @@
 import { connect, JSONCodec } from 'nats';
-import {
-  KeelHeaders,
-  keelNames,
-  RelayedEvent,
-  runIdFor,
-  type RunRequestInput,
-} from '@keel/contracts';
+import { keelNames, RelayedEvent, runIdFor, type RunRequestInput } from '@keel/contracts';
 import type { OtlpReceiver } from '@keel/testing';
 import { DEMO_PROMPT } from '../demo-script';
 import { publishRunRequest, RUN_ENDINGS } from '../follow/run-ingress';
@@ -42,9 +36,9 @@ export async function demoRun(opts: {
     const started = Date.now();
 
     const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? 60_000);
-    // Events reach NATS twice: at once from their writer (the fast path, out of log
-    // order) and from the relay, in log order per stream. Show the relay's copies, in
-    // log order across streams after a short reorder window.
+    // Events reach NATS from their writers right after each commit (the fast path),
+    // so not in log order across streams; the relay adds any that went missing, and a
+    // copy seen twice is shown once. Show them in log order after a short reorder window.
     const view = new RunView((e) => {
       const t = `+${String(Date.parse(e.recordedAt) - started).padStart(5)} ms`;
       const producer = (e.metadata.producer ?? '?').padEnd(13);
@@ -55,7 +49,6 @@ export async function demoRun(opts: {
     let result: { ok: boolean; traceId?: string } = { ok: false };
     let end: RelayedEvent | undefined;
     for await (const m of sub) {
-      if (m.headers?.get(KeelHeaders.fastPath)) continue;
       const e = RelayedEvent.parse(json.decode(m.data));
       view.add(e);
       result.traceId ??= e.metadata.traceparent?.split('-')[1];
@@ -150,7 +143,7 @@ async function printTrace(
 }
 
 /** Prints each event once, in log (global position) order, holding arrivals for a short window. */
-/** How long a relayed event waits for earlier ones of other streams (relayed concurrently). */
+/** How long an event waits for earlier ones of other streams (each writer publishes as it commits). */
 const REORDER_WINDOW_MS = 150;
 
 class RunView {
