@@ -6,10 +6,13 @@ export const DEFAULT_WEBHOOK_SECRET = 'dev-webhook-secret-change-me';
 
 export const OutboxConfig = BaseConfig.extend({
   KEEL_RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
-  /** Polling fallback: NOTIFY wakes the relay at once, this catches anything a lost NOTIFY missed. */
-  KEEL_RELAY_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
-  /** Wait this long after a wake-up to batch more events (the relay is off the latency path). */
-  KEEL_RELAY_COALESCE_MS: z.coerce.number().int().min(0).max(10_000).default(50),
+  /** How often the relay reads the log and what JetStream received (it is the recovery path). */
+  KEEL_RELAY_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(200),
+  /**
+   * How long an event may be missing from JetStream before the relay sends it: the time its
+   * writer's publish after commit has to arrive, and the longest a lost publish goes unnoticed.
+   */
+  KEEL_RELAY_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(500),
   /** How often the relay checks that JetStream still holds what it relayed (0: never). */
   KEEL_RELAY_AMNESIA_CHECK_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
 

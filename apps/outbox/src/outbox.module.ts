@@ -6,11 +6,11 @@ import {
   type OnApplicationShutdown,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import type { JetStreamClient, NatsConnection } from 'nats';
+import type { JetStreamClient, JetStreamManager, NatsConnection } from 'nats';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { KeelNames } from '@keel/contracts';
-import { ConsumerHost, JETSTREAM, NATS_CONNECTION } from '@keel/messaging';
+import { ConsumerHost, JETSTREAM, JETSTREAM_MANAGER, NATS_CONNECTION } from '@keel/messaging';
 import {
   deliveryConsumer,
   FastPublisher,
@@ -31,7 +31,9 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
   private relay: Relay | undefined;
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(JETSTREAM) private readonly js: JetStreamClient,
+    @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
     @Inject(NAMES) private readonly names: KeelNames,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) private readonly config: OutboxConfig,
@@ -41,13 +43,15 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     this.relay = new Relay({
       pool: this.pool,
+      nc: this.nc,
       js: this.js,
+      jsm: this.jsm,
       names: this.names,
       log: this.log.child({ component: 'relay' }),
       schema: this.config.KEEL_DB_SCHEMA,
       batchSize: this.config.KEEL_RELAY_BATCH_SIZE,
       pollIntervalMs: this.config.KEEL_RELAY_POLL_MS,
-      coalesceMs: this.config.KEEL_RELAY_COALESCE_MS,
+      graceMs: this.config.KEEL_RELAY_GRACE_MS,
       amnesiaCheckMs: this.config.KEEL_RELAY_AMNESIA_CHECK_MS,
       ensureTopology: () => this.host.ensureTopology(),
     });
@@ -98,7 +102,7 @@ class DeliveryRunner implements OnApplicationBootstrap, OnApplicationShutdown {
       handler: deliveryHandler({
         pool: this.pool,
         log,
-        publisher: new FastPublisher(this.nc, this.names),
+        publisher: new FastPublisher(this.nc, this.names, { owns: ['delivery'] }),
         channels: {
           webhook: (r, attempt) =>
             webhook.send({

@@ -1,43 +1,50 @@
 import pino from 'pino';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { keelNames, runIdFor, uuidv7 } from '@keel/contracts';
-import { appendToStream } from '@keel/event-store';
+import { appendToStream, type RecordedEvent } from '@keel/event-store';
 import { ensureStreams } from '@keel/messaging';
+import { FastPublisher } from '@keel/runtime';
 import { migratedTestSchema, testNamespace, waitFor, type TestSchema } from '@keel/testing';
 import { Relay } from './relay';
 
 const NATS_URL = process.env.KEEL_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 /**
- * The relay's wake-ups against real PostgreSQL and NATS, with polling set far
- * out of reach (60 s): every event below can only arrive in time if NOTIFY woke
- * the relay. The relay stops listening at the first notification of a batch and
- * listens again once it has caught up; a lost re-LISTEN would leave the later
- * bursts waiting for the poll.
+ * The relay as the recovery path, against real PostgreSQL and NATS: events
+ * their writer published after commit (the fast path) are found on the stream
+ * and not sent again; events nobody published are sent once their grace is
+ * over; a new leader learns what the stream already holds.
  */
-describe('Relay wake-ups (NOTIFY, one per batch)', () => {
+describe('Relay (sends only what JetStream does not hold)', () => {
   const names = keelNames(testNamespace().prefix);
   let db: TestSchema;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
+  let fast: FastPublisher;
   let relay: Relay;
+
+  const newRelay = () =>
+    new Relay({
+      pool: db.pool,
+      nc,
+      js: nc.jetstream(),
+      jsm,
+      names,
+      log: pino({ level: 'silent' }),
+      schema: db.schema,
+      batchSize: 1000,
+      pollIntervalMs: 50,
+      graceMs: 300,
+      amnesiaCheckMs: 0,
+    });
 
   beforeAll(async () => {
     db = await migratedTestSchema('rl');
     nc = await connect({ servers: NATS_URL, name: 'relay-int-test' });
     jsm = await nc.jetstreamManager();
     await ensureStreams(jsm, names);
-    relay = new Relay({
-      pool: db.pool,
-      js: nc.jetstream(),
-      names,
-      log: pino({ level: 'silent' }),
-      schema: db.schema,
-      batchSize: 1000,
-      pollIntervalMs: 60_000,
-      coalesceMs: 10,
-      amnesiaCheckMs: 0,
-    });
+    fast = new FastPublisher(nc, names, { owns: ['run'] });
+    relay = newRelay();
     relay.start();
   });
   afterAll(async () => {
@@ -47,46 +54,90 @@ describe('Relay wake-ups (NOTIFY, one per batch)', () => {
     await db.drop();
   });
 
-  const appendRuns = (n: number) =>
-    Promise.all(
-      Array.from({ length: n }, () => {
-        const requestId = uuidv7();
-        const runId = runIdFor('acme', requestId);
-        return appendToStream(db.pool, `run:${runId}`, 0, [
-          {
-            type: 'RunRequested',
-            data: {
-              runId,
-              tenant: 'acme',
-              requestId,
-              input: { prompt: 'hello' },
-              capability: { tools: ['noop'] },
-              limits: {
-                maxSteps: 5,
-                maxToolCalls: 5,
-                maxTokens: 10_000,
-                deadlineAt: '2030-01-01T00:00:00.000Z',
+  const appendRuns = async (n: number): Promise<RecordedEvent[]> =>
+    (
+      await Promise.all(
+        Array.from({ length: n }, () => {
+          const requestId = uuidv7();
+          const runId = runIdFor('acme', requestId);
+          return appendToStream(db.pool, `run:${runId}`, 0, [
+            {
+              type: 'RunRequested',
+              data: {
+                runId,
+                tenant: 'acme',
+                requestId,
+                input: { prompt: 'hello' },
+                capability: { tools: ['noop'] },
+                limits: {
+                  maxSteps: 5,
+                  maxToolCalls: 5,
+                  maxTokens: 10_000,
+                  deadlineAt: '2030-01-01T00:00:00.000Z',
+                },
+              },
+              metadata: {
+                eventId: uuidv7(),
+                correlationId: runId,
+                tenant: 'acme',
+                producer: 'test',
               },
             },
-            metadata: { eventId: uuidv7(), correlationId: runId, tenant: 'acme', producer: 'test' },
-          },
-        ]);
-      }),
-    );
+          ]);
+        }),
+      )
+    ).flatMap((r) => r.records);
   const stored = async () => (await jsm.streams.info(names.streams.events)).state.messages;
-  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-  it('relays burst after burst without waiting for the poll', async () => {
-    let expected = 0;
-    for (const burst of [1, 25, 1, 10]) {
-      await appendRuns(burst);
-      expected += burst;
-      await waitFor(async () => (await stored()) === expected, {
-        description: `${expected} events on the stream`,
+  /** Waits until the relay has settled `n` more events than `before`; returns what it did. */
+  const settled = async (r: Relay, before: Relay['counts'], n: number) => {
+    await waitFor(
+      () => r.counts.sent + r.counts.alreadyHeld === before.sent + before.alreadyHeld + n,
+      {
+        description: `the relay settled ${n} events`,
         timeoutMs: 10_000,
-      });
-      await pause(150); // idle: the relay is back to listening
-    }
-    expect(await stored()).toBe(expected);
-  }, 30_000);
+      },
+    );
+    return {
+      sent: r.counts.sent - before.sent,
+      alreadyHeld: r.counts.alreadyHeld - before.alreadyHeld,
+    };
+  };
+
+  it('sends the events nobody published, once their grace is over', async () => {
+    const before = { ...relay.counts };
+    const atStart = await stored();
+    await appendRuns(12);
+    await expect(settled(relay, before, 12)).resolves.toEqual({ sent: 12, alreadyHeld: 0 });
+    await waitFor(async () => (await stored()) === atStart + 12, {
+      description: '12 more events on the stream',
+      timeoutMs: 5_000,
+    });
+  });
+
+  it('does not send again what the writers published after commit', async () => {
+    const before = { ...relay.counts };
+    const atStart = await stored();
+    const records = await appendRuns(20);
+    // Half of them take the fast path; the other half's publish "was lost".
+    fast.publish(records.filter((_, i) => i % 2 === 0));
+    await expect(settled(relay, before, 20)).resolves.toEqual({ sent: 10, alreadyHeld: 10 });
+    expect(await stored()).toBe(atStart + 20);
+  });
+
+  it('a new leader learns what the stream already holds', async () => {
+    await relay.stop();
+    const atStart = await stored();
+    const records = await appendRuns(8);
+    fast.publish(records);
+    await waitFor(async () => (await stored()) === atStart + 8, {
+      description: 'the fast path stored the events',
+      timeoutMs: 5_000,
+    });
+    relay = newRelay();
+    relay.start();
+    await expect(settled(relay, { sent: 0, alreadyHeld: 0 }, 8)).resolves.toEqual({
+      sent: 0,
+      alreadyHeld: 8,
+    });
+  });
 });

@@ -1,9 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
-import type { JetStreamClient } from 'nats';
+import { Events, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { KeelNames } from '@keel/contracts';
-import { KeelAttr } from '@keel/telemetry';
 import {
   checkpointAfter,
   loadCheckpoint,
@@ -13,28 +12,34 @@ import {
   type Checkpoint,
   type StoredEventJson,
 } from '@keel/event-store';
-import { faultPoint, publishJson, traceparentSampled } from '@keel/messaging';
-import { headersForEvent, relayedPayloadFromJson, subjectForEvent } from '@keel/runtime';
-
-const tracer = trace.getTracer('keel-outbox');
+import { faultPoint, publishJson } from '@keel/messaging';
+import {
+  headersForEvent,
+  relayedPayloadFromJson,
+  startPublishSpan,
+  subjectForEvent,
+} from '@keel/runtime';
+import { HeldOnStream } from './held-on-stream';
 
 export interface RelayOptions {
   readonly pool: Pool;
+  /** Its status tells the relay when the server may have restarted (see `reverify`). */
+  readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly names: KeelNames;
   readonly log: Logger;
   readonly schema: string;
   /** Events per read; one checkpoint write per batch. */
   readonly batchSize: number;
-  /** Polling fallback when no NOTIFY arrives (NOTIFY is only a hint). */
+  readonly jsm: JetStreamManager;
+  /** How often the leader reads the log (and what JetStream received since). */
   readonly pollIntervalMs: number;
   /**
-   * After a wake-up, wait this long for more commits before reading, so one
-   * read and one burst of publishes cover many events. Writers publish their
-   * trigger events themselves (fast path), so the relay is off the latency
-   * path and trades a little delay for far fewer queries and writes.
+   * How long an event may stay off the stream before the relay sends it. Its
+   * writer publishes it right after the commit (the fast path); this is the
+   * time that publish has to arrive, and the longest a lost one waits.
    */
-  readonly coalesceMs: number;
+  readonly graceMs: number;
   /**
    * How often the leader checks that JetStream still holds the last event it
    * relayed (NATS amnesia: a server that lost its store or its unsynced
@@ -45,43 +50,81 @@ export interface RelayOptions {
   readonly ensureTopology?: () => Promise<void>;
 }
 
+/** A new leader also learns what the stream received this long before it took over. */
+const HELD_LOOKBACK_MS = 60_000;
+/**
+ * After NATS drops the connection, the events settled in this long before are checked
+ * again: a killed nats-server loses the messages it had not yet written out, and the
+ * relay may have seen them on the stream just before.
+ */
+const REVERIFY_MS = 30_000;
+/** Ids on the stream that the log did not match within this long are forgotten (re-sends, mostly). */
+const HELD_FORGET_MS = 5 * 60_000;
+
 /**
  * The transactional outbox relay: tails the event log in commit order and
- * publishes every event to JetStream with `Nats-Msg-Id` = event id.
+ * makes sure JetStream holds every event, with `Nats-Msg-Id` = event id.
  *
- * Guarantees: every committed event is published at least once, in commit
- * order; a re-send (crash between the PubAck and the checkpoint write, a
- * restart, a NATS that forgot its tail) carries the same Msg-Id, so JetStream
- * drops it inside the duplicate window and consumers' inboxes beyond it.
- * One relay per schema is active at a time (a session advisory lock); other
- * replicas wait as hot standbys and take over when the leader's session ends.
+ * Every writer publishes each event right after its commit (the fast path),
+ * so the relay is the recovery path, not the delivery path: it learns what the
+ * stream received (`HeldOnStream`) and sends only the events still missing
+ * `graceMs` after it first read them (a writer that died between commit and
+ * publish, a publish lost with its connection, a writer without the fast path).
+ *
+ * Guarantees: every committed event reaches the stream at least once; the
+ * relay's own sends keep commit order per stream. A re-send (crash between
+ * the sends and the checkpoint write, a restart, a NATS that forgot its tail)
+ * carries the same Msg-Id, so JetStream drops it inside the duplicate window
+ * and consumers' inboxes beyond it. One relay per schema is active at a time
+ * (a session advisory lock); other replicas wait as hot standbys and take
+ * over when the leader's session ends.
  */
+/** Whether `a` comes before `b` in commit order. */
+function isBefore(a: Checkpoint, b: Checkpoint): boolean {
+  const [ta, tb] = [BigInt(a.transactionId), BigInt(b.transactionId)];
+  return ta !== tb ? ta < tb : BigInt(a.globalPosition) < BigInt(b.globalPosition);
+}
+
 export class Relay {
   private stopping = false;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private leader: { client: PoolClient; release: () => void } | undefined;
-  /** Set by NOTIFY; a notification that arrives mid-batch must not be lost. */
-  private notified = false;
-  /**
-   * Whether the leader's session LISTENs. One notification is all the relay needs
-   * to know a batch is due, so the first one UNLISTENs until the relay has caught
-   * up: otherwise every commit anywhere wakes PostgreSQL's notifier and this
-   * process while a batch is already coming (one wake-up per commit, not per batch).
-   */
-  private listening = false;
+  /** What the stream holds; opened (re-created) by each new leader. */
+  private readonly held: HeldOnStream;
+  private heldOpen = false;
+  /** The leader's checkpoint (only the leader writes it), loaded when it starts leading. */
+  private checkpoint: Checkpoint | undefined;
+  /** Events read but neither on the stream nor past their grace yet: when first read. */
+  private readonly missingSince = new Map<string, number>();
+  /** Events sent by this relay, and events found on the stream already (not sent). */
+  readonly counts = { sent: 0, alreadyHeld: 0 };
+  /** The leader's checkpoints with when it reached them, oldest first (the last REVERIFY_MS and one before). */
+  private readonly history: { at: number; checkpoint: Checkpoint }[] = [];
+  /** When the NATS connection last dropped, until the relay has re-checked (0: not since). */
+  private interruptedAt = 0;
   /** When the leader last confirmed JetStream still holds what it relayed (0: not since leading). */
   private checkedAt = 0;
   /** When the events stream this process last saw was created: a new one means it was wiped. */
   private streamCreated: string | undefined;
 
-  constructor(private readonly o: RelayOptions) {}
+  constructor(private readonly o: RelayOptions) {
+    this.held = new HeldOnStream({
+      js: o.js,
+      jsm: o.jsm,
+      stream: o.names.streams.events,
+      consumer: o.names.consumers.relayHeld,
+      lookbackMs: HELD_LOOKBACK_MS,
+      forgetAfterMs: HELD_FORGET_MS,
+    });
+  }
 
   get checkpointName(): string {
     return `relay:${this.o.names.streams.events}`;
   }
 
   start(): void {
+    void this.watchConnection();
     this.loop = this.run();
   }
 
@@ -100,22 +143,26 @@ export class Relay {
           await this.sleep(1000);
           continue;
         }
+        // A dropped connection may hide a restarted server: check for amnesia first (a
+        // wiped stream), then go back over what was settled just before (a lost tail).
+        const interrupted = this.interruptedAt > 0;
         const every = this.o.amnesiaCheckMs ?? 5000;
-        if (every > 0 && Date.now() - this.checkedAt >= every) {
+        if ((interrupted && every > 0) || (every > 0 && Date.now() - this.checkedAt >= every)) {
           // The check gates relaying: publishing on before it succeeds would move the
           // checkpoint past a loss it has not seen yet. A failure (NATS just back and slow)
           // drops leadership like a failed batch, and the next leader checks first.
           await this.detectAmnesia();
           this.checkedAt = Date.now();
         }
-        if (this.o.coalesceMs > 0) await new Promise((r) => setTimeout(r, this.o.coalesceMs));
-        this.notified = false;
-        const published = await this.relayBatch();
+        if (interrupted) await this.reverify();
+        // After the check, which may declare a wiped stream again.
+        if (!this.heldOpen) {
+          await this.held.open();
+          this.heldOpen = true;
+        }
+        const done = await this.relayBatch();
         failures = 0;
-        if (published >= this.o.batchSize) continue;
-        // Caught up. If a notification turned listening off, turn it on and read once
-        // more before sleeping: a commit between that read and LISTEN notified no one.
-        if (await this.listenAgain()) continue;
+        if (done >= this.o.batchSize) continue;
         await this.sleep(this.o.pollIntervalMs);
       } catch (err) {
         failures++;
@@ -128,29 +175,70 @@ export class Relay {
     this.dropLeadership();
   }
 
-  /** Publish the next batch after the checkpoint; returns how many were published. */
+  /**
+   * Settles the next events after the checkpoint, in commit order: each is on
+   * the stream already, or past its grace (then sent), or the batch stops
+   * there until the next poll. Returns how many were settled.
+   */
   private async relayBatch(): Promise<number> {
-    const { pool, names, batchSize } = this.o;
-    const checkpoint: Checkpoint = await loadCheckpoint(pool, this.checkpointName);
-    const batch = await readAllJson(pool, checkpoint, batchSize);
-    if (batch.length === 0) return 0;
-    // Streams are published concurrently, each stream's events one after the
-    // other, so per-stream order holds even when a publish fails mid-batch
-    // (its stream's chain stops there). A failure re-sends the batch from the
-    // checkpoint; Msg-Id dedupe drops what was already stored.
+    const { pool, names, batchSize, graceMs } = this.o;
+    const now = Date.now();
+    // First what the stream received, then the log: an event committed and published
+    // in between looks missing this time, and is found on the stream by the next poll.
+    await this.held.refresh(now);
+    if (!this.checkpoint)
+      this.remember((this.checkpoint = await loadCheckpoint(pool, this.checkpointName)));
+    const batch = await readAllJson(pool, this.checkpoint, batchSize);
+    // Streams are sent concurrently, each stream's events one after the other, so
+    // per-stream order holds even when a send fails mid-batch (its stream's chain
+    // stops there). A failure re-sends from the checkpoint; Msg-Id dedupe drops
+    // what was already stored.
     const chains = new Map<string, Promise<unknown>>();
+    let settled = 0;
+    let sent = 0;
+    let waiting = false;
     for (const e of batch) {
+      if (waiting) {
+        // Behind an event still in its grace: start these events' grace too, so
+        // missing events wait for their grace together, not one after another.
+        if (!this.held.holds(e.eventId) && !this.missingSince.has(e.eventId))
+          this.missingSince.set(e.eventId, now);
+        continue;
+      }
+      if (this.held.take(e.eventId)) {
+        this.missingSince.delete(e.eventId);
+        settled++;
+        continue;
+      }
+      const since = this.missingSince.get(e.eventId) ?? now;
+      if (now - since < graceMs) {
+        // The fast path may still deliver it; the checkpoint stops here until then.
+        this.missingSince.set(e.eventId, since);
+        waiting = true;
+        continue;
+      }
       const previous = chains.get(e.streamId) ?? Promise.resolve();
       chains.set(
         e.streamId,
         previous.then(() => this.publish(names, e)),
       );
+      this.missingSince.delete(e.eventId);
+      settled++;
+      sent++;
     }
     await Promise.all(chains.values());
-    // Test-only (off by default): die between the PubAcks and the checkpoint write.
-    faultPoint('relay:after-publish', { lastPosition: batch.at(-1)!.globalPosition.toString() });
-    await saveCheckpoint(pool, this.checkpointName, checkpointAfter(batch.at(-1)!));
-    return batch.length;
+    if (settled === 0) return 0;
+    // Test-only (off by default): die between settling a batch (its sends acknowledged) and the checkpoint write.
+    faultPoint('relay:after-publish', {
+      lastPosition: batch[settled - 1]!.globalPosition.toString(),
+    });
+    const next = checkpointAfter(batch[settled - 1]!);
+    await saveCheckpoint(pool, this.checkpointName, next);
+    this.checkpoint = next;
+    this.remember(next);
+    this.counts.sent += sent;
+    this.counts.alreadyHeld += settled - sent;
+    return settled;
   }
 
   private publish(names: KeelNames, e: StoredEventJson): Promise<unknown> {
@@ -167,36 +255,28 @@ export class Relay {
     };
     const subject = subjectForEvent(names, routable);
     const headers = headersForEvent(routable);
-    const send = () =>
-      publishJson(this.o.js, subject, relayedPayloadFromJson(e), { msgId: e.eventId, headers });
-    // An event whose trace was not sampled would only get a non-recording span (the
-    // sampler is parent-based): skip it and forward the context as is, so consumers
-    // stay in the same trace. In the root context publishJson injects nothing over it.
-    if (e.traceparent && !traceparentSampled(e.traceparent)) {
-      headers.traceparent = e.traceparent;
-      if (e.tracestate) headers.tracestate = e.tracestate;
-      return context.with(ROOT_CONTEXT, send);
-    }
-    const parent = propagation.extract(context.active(), {
-      traceparent: e.traceparent ?? undefined,
-      tracestate: e.tracestate ?? undefined,
-    });
-    return context.with(parent, () =>
-      tracer.startActiveSpan(`publish ${e.type}`, { kind: SpanKind.PRODUCER }, async (span) => {
-        span.setAttributes({
-          'messaging.system': 'nats',
-          'messaging.destination.name': subject,
-          'messaging.message.id': e.eventId,
-          [KeelAttr.runId]: String(routable.metadata.correlationId),
-          [KeelAttr.eventType]: e.type,
-        });
-        try {
-          return await send();
-        } finally {
-          span.end();
-        }
-      }),
+    const traced = startPublishSpan(
+      {
+        type: e.type,
+        eventId: e.eventId,
+        runId: String(routable.metadata.correlationId),
+        traceparent: e.traceparent,
+        tracestate: e.tracestate,
+      },
+      subject,
     );
+    if (!traced) {
+      // Not sampled: forward the stored context as is, so consumers stay in the same
+      // trace. In the root context publishJson injects nothing over it.
+      if (e.traceparent) headers.traceparent = e.traceparent;
+      if (e.tracestate) headers.tracestate = e.tracestate;
+    }
+    const payload = relayedPayloadFromJson(e);
+    return context
+      .with(traced?.context ?? ROOT_CONTEXT, () =>
+        publishJson(this.o.js, subject, payload, { msgId: e.eventId, headers }),
+      )
+      .finally(() => traced?.span.end());
   }
 
   /**
@@ -268,6 +348,49 @@ export class Relay {
     );
     if (lost === 'the events stream is gone') await this.o.ensureTopology?.();
     await saveCheckpoint(pool, this.checkpointName, START_CHECKPOINT);
+    this.checkpoint = START_CHECKPOINT;
+    this.history.length = 0;
+    this.remember(START_CHECKPOINT);
+  }
+
+  /**
+   * A nats-server killed with messages not yet written out comes back without
+   * them, and the relay may have settled some as "on the stream" just before.
+   * The amnesia check catches a lost checkpoint event only; here the relay goes
+   * back to where it was REVERIFY_MS before the connection dropped and checks
+   * those events again against a fresh view of the stream (whose lookback
+   * covers them), sending what is gone. Saved, so a crash does not skip it.
+   */
+  private async reverify(): Promise<void> {
+    const since = this.interruptedAt - REVERIFY_MS;
+    const back = [...this.history].reverse().find((h) => h.at <= since) ?? this.history[0];
+    const current = this.checkpoint ?? (await loadCheckpoint(this.o.pool, this.checkpointName));
+    if (back && isBefore(back.checkpoint, current)) {
+      await saveCheckpoint(this.o.pool, this.checkpointName, back.checkpoint);
+      this.checkpoint = back.checkpoint;
+      this.history.length = 0;
+      this.remember(back.checkpoint);
+      this.o.log.info(
+        { from: back.checkpoint.globalPosition },
+        'NATS connection dropped; re-checking recently settled events against the stream',
+      );
+    }
+    this.heldOpen = false;
+    this.missingSince.clear();
+    this.interruptedAt = 0;
+  }
+
+  private remember(checkpoint: Checkpoint, now = Date.now()): void {
+    this.history.push({ at: now, checkpoint });
+    // Keep one entry older than the window: the point to go back to.
+    while (this.history.length > 1 && this.history[1]!.at <= now - REVERIFY_MS)
+      this.history.shift();
+  }
+
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.o.nc.status()) {
+      if (s.type === Events.Disconnect) this.interruptedAt = Date.now();
+    }
   }
 
   private async acquireLeadership(): Promise<void> {
@@ -299,19 +422,10 @@ export class Relay {
         release(false);
         return;
       }
-      client.on('notification', (n) => {
-        if (n.payload !== this.o.schema) return;
-        this.notified = true;
-        if (this.listening && this.leader?.client === client) {
-          this.listening = false;
-          // Errors surface on the connection ('error' above) or on the next LISTEN.
-          client.query('UNLISTEN keel_events').catch(() => undefined);
-        }
-        this.wake?.();
-      });
-      await client.query('LISTEN keel_events');
-      this.listening = true;
       this.leader = { client, release: () => release(true) };
+      // Checkpoints from an earlier, long-gone leadership are no place to go back to.
+      const last = this.history.at(-1);
+      if (last && Date.now() - last.at > 2 * REVERIFY_MS) this.history.length = 0;
       this.checkedAt = 0; // a new leader checks for amnesia first
       this.o.log.info('relay is the leader');
     } catch (err) {
@@ -320,25 +434,18 @@ export class Relay {
     }
   }
 
-  /** LISTEN again if a notification turned it off; true when it did (the caller reads once more). */
-  private async listenAgain(): Promise<boolean> {
-    const client = this.leader?.client;
-    if (this.listening || !client) return false;
-    // Set first: a notification that arrives before LISTEN's reply must UNLISTEN again.
-    this.listening = true;
-    await client.query('LISTEN keel_events');
-    return true;
-  }
-
   private dropLeadership(): void {
     const leader = this.leader;
     this.leader = undefined;
-    this.listening = false;
+    this.heldOpen = false;
+    this.checkpoint = undefined;
+    this.missingSince.clear();
+    // `history` stays: a batch that failed because NATS went away still needs `reverify`.
     leader?.release();
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.notified || this.stopping) return Promise.resolve();
+    if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {

@@ -141,6 +141,11 @@ export function keelNames(prefix: string) {
       toolPool: (pool: string) => `tool-pool-${assertToken('pool', pool)}`,
       budgetRunEvents: 'budget-guard-run-events',
       outboxDeliveries: 'outbox-deliveries',
+      /**
+       * The relay's view of what the events stream holds: a headers-only, no-ack
+       * consumer its leader re-creates (not a durable; not declared at provisioning).
+       */
+      relayHeld: 'outbox-relay-held',
       /** The tool executor's saga runner: one durable per run ending that triggers compensation. */
       toolCompensations: (ending: string) => `tool-compensate-${assertToken('ending', ending)}`,
       /** The budget guard's ingestion of the DLQ stream into the `dead_letters` table. */

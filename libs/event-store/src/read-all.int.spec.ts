@@ -6,10 +6,9 @@ import { checkpointAfter, START_CHECKPOINT, type RecordedEvent } from './types';
 
 describe('readAll (commit order)', () => {
   let pool: Pool;
-  let schema: string;
   let drop: () => Promise<void>;
 
-  beforeAll(async () => ({ pool, schema, drop } = await freshStore()));
+  beforeAll(async () => ({ pool, drop } = await freshStore()));
   afterAll(() => drop());
 
   it('never skips a transaction that commits after a later one', async () => {
@@ -98,25 +97,6 @@ describe('readAll (commit order)', () => {
       );
     } finally {
       await store.drop();
-    }
-  });
-
-  it('sends a wake-up notification with the schema on commit', async () => {
-    const listener = await pool.connect();
-    try {
-      // The channel is database-wide: other schemas' appends notify it too.
-      const got = new Promise<string | undefined>((resolve) =>
-        listener.on('notification', (n) => {
-          if (n.channel === 'keel_events' && n.payload === schema) resolve(n.payload);
-        }),
-      );
-      await listener.query('LISTEN keel_events');
-      const { streamId, event } = runRequested();
-      await appendToStream(pool, streamId, 0, [event]);
-      await expect(got).resolves.toBe(schema);
-    } finally {
-      await listener.query('UNLISTEN *');
-      listener.release();
     }
   });
 });
