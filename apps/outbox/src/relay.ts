@@ -6,7 +6,8 @@ import type { KeelNames } from '@keel/contracts';
 import {
   checkpointAfter,
   loadCheckpoint,
-  readAllJson,
+  readAllIds,
+  readAtPositionsJson,
   saveCheckpoint,
   START_CHECKPOINT,
   type Checkpoint,
@@ -188,14 +189,10 @@ export class Relay {
     await this.held.refresh(now);
     if (!this.checkpoint)
       this.remember((this.checkpoint = await loadCheckpoint(pool, this.checkpointName)));
-    const batch = await readAllJson(pool, this.checkpoint, batchSize);
-    // Streams are sent concurrently, each stream's events one after the other, so
-    // per-stream order holds even when a send fails mid-batch (its stream's chain
-    // stops there). A failure re-sends from the checkpoint; Msg-Id dedupe drops
-    // what was already stored.
-    const chains = new Map<string, Promise<unknown>>();
+    // Ids first: most events are on the stream already, and need no row read.
+    const batch = await readAllIds(pool, this.checkpoint, batchSize);
+    const missing: bigint[] = [];
     let settled = 0;
-    let sent = 0;
     let waiting = false;
     for (const e of batch) {
       if (waiting) {
@@ -217,14 +214,25 @@ export class Relay {
         waiting = true;
         continue;
       }
+      this.missingSince.delete(e.eventId);
+      missing.push(e.globalPosition);
+      settled++;
+    }
+    // Streams are sent concurrently, each stream's events one after the other, so
+    // per-stream order holds even when a send fails mid-batch (its stream's chain
+    // stops there). A failure re-sends from the checkpoint; Msg-Id dedupe drops
+    // what was already stored.
+    const chains = new Map<string, Promise<unknown>>();
+    const rows = await readAtPositionsJson(pool, missing);
+    // The log is append-only: a row read a moment ago cannot be gone.
+    if (rows.length !== missing.length)
+      throw new Error(`read ${rows.length} of the ${missing.length} events to send`);
+    for (const e of rows) {
       const previous = chains.get(e.streamId) ?? Promise.resolve();
       chains.set(
         e.streamId,
         previous.then(() => this.publish(names, e)),
       );
-      this.missingSince.delete(e.eventId);
-      settled++;
-      sent++;
     }
     await Promise.all(chains.values());
     if (settled === 0) return 0;
@@ -236,8 +244,8 @@ export class Relay {
     await saveCheckpoint(pool, this.checkpointName, next);
     this.checkpoint = next;
     this.remember(next);
-    this.counts.sent += sent;
-    this.counts.alreadyHeld += settled - sent;
+    this.counts.sent += missing.length;
+    this.counts.alreadyHeld += settled - missing.length;
     return settled;
   }
 

@@ -1,7 +1,13 @@
 import { EventStoreArgumentError } from './errors';
 import { EVENT_COLUMNS, toRawEvent, toRecordedEvent, type EventRow } from './event-rows';
 import type { Queryable } from './queryable';
-import type { Checkpoint, RawRecordedEvent, RecordedEvent, StoredEventJson } from './types';
+import type {
+  Checkpoint,
+  LoggedEventId,
+  RawRecordedEvent,
+  RecordedEvent,
+  StoredEventJson,
+} from './types';
 
 /**
  * The log in commit order, after `$1/$2`, up to the snapshot's horizon.
@@ -29,17 +35,26 @@ const READ_ALL_SQL = `SELECT ${EVENT_COLUMNS} ${AFTER_CHECKPOINT_IN_COMMIT_ORDER
 // text, where '100' < '99'. (Found by the relay correctness e2e test.)
 
 /**
- * The same rows with data and metadata as text: the relay forwards stored JSON,
- * so parsing it (pg) only to serialise it again (relay) was wasted work.
- * `created_at` is formatted as `Date#toISOString` does (milliseconds, truncated).
+ * An event's row with data and metadata as text, plus the metadata fields the
+ * relay routes by. `created_at` is formatted as `Date#toISOString` does
+ * (milliseconds, truncated).
  */
-const READ_ALL_JSON_SQL = `SELECT global_position::text AS global_position,
+const JSON_COLUMNS = `global_position::text AS global_position,
   transaction_id::text AS transaction_id, stream_id, stream_version, type, schema_version,
   data::text AS data_json, metadata::text AS metadata_json,
   metadata->>'eventId' AS event_id, metadata->>'correlationId' AS correlation_id, metadata->>'tenant' AS tenant,
   metadata->>'traceparent' AS traceparent, metadata->>'tracestate' AS tracestate,
-  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded_at`;
+
+/** Only where each event is and its id: what the relay needs to check the stream holds it. */
+const READ_ALL_IDS_SQL = `SELECT global_position::text AS global_position,
+  transaction_id::text AS transaction_id, event_id::text AS event_id
 ${AFTER_CHECKPOINT_IN_COMMIT_ORDER}`;
+
+/** Whole rows of the events at these positions, data and metadata as text, in commit order. */
+const READ_AT_POSITIONS_JSON_SQL = `SELECT ${JSON_COLUMNS} FROM events
+WHERE global_position = ANY($1::bigint[])
+ORDER BY events.transaction_id, events.global_position`;
 
 /** An `EventRow` with data, metadata and the creation time as text, plus the routed metadata fields. */
 interface JsonRow extends Omit<EventRow, 'data' | 'metadata' | 'created_at'> {
@@ -70,7 +85,7 @@ async function readRows<R extends object>(
 }
 
 const READ_ALL = { name: 'keel_read_all', text: READ_ALL_SQL };
-const READ_ALL_JSON = { name: 'keel_read_all_json', text: READ_ALL_JSON_SQL };
+const READ_ALL_IDS = { name: 'keel_read_all_ids', text: READ_ALL_IDS_SQL };
 
 /**
  * Up to `limit` events after `after`, in commit order, upcast to the current
@@ -94,13 +109,44 @@ export async function readAllRaw(
   return (await readRows<EventRow>(q, READ_ALL, after, limit)).map(toRawEvent);
 }
 
-/** As `readAllRaw`, with data and metadata as the stored JSON text: what the relay forwards. */
-export async function readAllJson(
+/** As `readAll`, but only each event's position and id (cheap: no data, no metadata). */
+export async function readAllIds(
   q: Queryable,
   after: Checkpoint,
   limit: number,
+): Promise<LoggedEventId[]> {
+  const rows = await readRows<{
+    global_position: string;
+    transaction_id: string;
+    event_id: string;
+  }>(q, READ_ALL_IDS, after, limit);
+  return rows.map((r) => ({
+    globalPosition: BigInt(r.global_position),
+    transactionId: r.transaction_id,
+    eventId: r.event_id,
+  }));
+}
+
+/**
+ * The events at these global positions, with data and metadata as the stored
+ * JSON text (what the relay forwards: parsing it only to serialise it again
+ * was wasted work), in commit order.
+ */
+export async function readAtPositionsJson(
+  q: Queryable,
+  positions: readonly bigint[],
 ): Promise<StoredEventJson[]> {
-  return (await readRows<JsonRow>(q, READ_ALL_JSON, after, limit)).map((r) => ({
+  if (positions.length === 0) return [];
+  const res = await q.query<JsonRow>({
+    name: 'keel_read_at_positions_json',
+    text: READ_AT_POSITIONS_JSON_SQL,
+    values: [positions.map(String)],
+  });
+  return res.rows.map(toStoredEventJson);
+}
+
+function toStoredEventJson(r: JsonRow): StoredEventJson {
+  return {
     globalPosition: BigInt(r.global_position),
     transactionId: r.transaction_id,
     streamId: r.stream_id,
@@ -115,5 +161,5 @@ export async function readAllJson(
     traceparent: r.traceparent,
     tracestate: r.tracestate,
     recordedAt: r.recorded_at,
-  }));
+  };
 }

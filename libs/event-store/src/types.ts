@@ -59,6 +59,13 @@ export interface StoredEventJson {
   recordedAt: string;
 }
 
+/** Where an event is in commit order, and its id (`readAllIds`). */
+export interface LoggedEventId {
+  globalPosition: bigint;
+  transactionId: string;
+  eventId: string;
+}
+
 /**
  * A reader's position in commit order: the last (transaction id, global
  * position) it has handled, both as decimal strings (they exceed 2^53).

@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import { RelayedEvent, runIdFor, uuidv7 } from '@keel/contracts';
 import {
   appendToStream,
-  readAllJson,
+  readAllIds,
+  readAtPositionsJson,
   readAllRaw,
   START_CHECKPOINT,
   type NewEvent,
@@ -65,7 +66,13 @@ describe('relayedPayloadFromJson (the relay reads JSON text)', () => {
     await appendToStream(pool, `run:${runId}`, 0, [event, toolCall]);
 
     const raws = await readAllRaw(pool, START_CHECKPOINT, 10);
-    const jsons = await readAllJson(pool, START_CHECKPOINT, 10);
+    // What the relay reads: ids in commit order, then the rows of the events it sends.
+    const ids = await readAllIds(pool, START_CHECKPOINT, 10);
+    expect(ids.map((e) => e.eventId)).toEqual([event.metadata.eventId, toolCall.metadata.eventId]);
+    const jsons = await readAtPositionsJson(
+      pool,
+      ids.map((e) => e.globalPosition),
+    );
     expect(raws).toHaveLength(2);
     expect(jsons).toHaveLength(2);
     [event, toolCall].forEach((written, i) => {
