@@ -125,7 +125,12 @@ export class Relay {
   }
 
   start(): void {
-    void this.watchConnection();
+    this.watchConnection().catch((err: unknown) =>
+      this.o.log.warn(
+        { err: (err as Error).message },
+        'relay stopped watching the NATS connection',
+      ),
+    );
     this.loop = this.run();
   }
 
@@ -148,7 +153,7 @@ export class Relay {
         // wiped stream), then go back over what was settled just before (a lost tail).
         const interrupted = this.interruptedAt > 0;
         const every = this.o.amnesiaCheckMs ?? 5000;
-        if ((interrupted && every > 0) || (every > 0 && Date.now() - this.checkedAt >= every)) {
+        if (every > 0 && (interrupted || Date.now() - this.checkedAt >= every)) {
           // The check gates relaying: publishing on before it succeeds would move the
           // checkpoint past a loss it has not seen yet. A failure (NATS just back and slow)
           // drops leadership like a failed batch, and the next leader checks first.
@@ -370,7 +375,8 @@ export class Relay {
    * covers them), sending what is gone. Saved, so a crash does not skip it.
    */
   private async reverify(): Promise<void> {
-    const since = this.interruptedAt - REVERIFY_MS;
+    const interruptedAt = this.interruptedAt;
+    const since = interruptedAt - REVERIFY_MS;
     const back = [...this.history].reverse().find((h) => h.at <= since) ?? this.history[0];
     const current = this.checkpoint ?? (await loadCheckpoint(this.o.pool, this.checkpointName));
     if (back && isBefore(back.checkpoint, current)) {
@@ -385,7 +391,8 @@ export class Relay {
     }
     this.heldOpen = false;
     this.missingSince.clear();
-    this.interruptedAt = 0;
+    // A drop during this one is handled by the next call.
+    if (this.interruptedAt === interruptedAt) this.interruptedAt = 0;
   }
 
   private remember(checkpoint: Checkpoint, now = Date.now()): void {
