@@ -103,10 +103,6 @@ export class HeldOnStream {
     return this.ids.delete(eventId);
   }
 
-  get size(): number {
-    return this.ids.size;
-  }
-
   private forget(now: number): void {
     for (const [id, at] of this.ids) {
       if (now - at < this.o.forgetAfterMs) break;
