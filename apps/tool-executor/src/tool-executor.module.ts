@@ -72,7 +72,7 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
     );
     await this.fleet.start();
     const publisher = new FastPublisher(this.nc, this.names, {
-      owns: ['toolcall'],
+      owns: ['toolcall', 'compensation'],
       breakers: new BreakerSuccessReporter(this.nc, this.names, this.fleet.view),
     });
     const batcher = new AppendBatcher(this.pool);
