@@ -249,6 +249,13 @@ export class Relay {
     await saveCheckpoint(pool, this.checkpointName, next);
     this.checkpoint = next;
     this.remember(next);
+    if (missing.length > 0) {
+      // Normally none: each is an event whose writer's publish did not reach the stream.
+      this.o.log.info(
+        { sent: missing.length, firstPosition: missing[0]!.toString() },
+        'relay sent events missing from the stream',
+      );
+    }
     this.counts.sent += missing.length;
     this.counts.alreadyHeld += settled - missing.length;
     return settled;
