@@ -159,22 +159,19 @@ describe('a run through all four services', () => {
     ]);
     // Writers publish their events as PRODUCER spans, and the consumer's span is their child.
     const PRODUCER = 4;
-    const published = spans.find(
-      (s) => s.service === 'planner' && s.name === 'publish ToolCallRequested',
-    );
-    expect(published?.kind).toBe(PRODUCER);
-    const toolProcess = spans.find(
-      (s) => s.service === 'tool-executor' && s.name.startsWith('process '),
-    );
-    expect(toolProcess?.parentSpanId).toBe(published?.spanId);
-    const outcome = spans.find(
-      (s) => s.service === 'tool-executor' && s.name === 'publish ToolCallSucceeded',
-    );
-    expect(outcome?.kind).toBe(PRODUCER);
-    const plannerProcess = spans.find(
-      (s) => s.service === 'planner' && s.name.includes('planner-tool-results'),
-    );
-    expect(plannerProcess?.parentSpanId).toBe(outcome?.spanId);
+    const span = (service: string, name: (n: string) => boolean) =>
+      spans.find((s) => s.service === service && name(s.name));
+    const hops = [
+      ['planner', 'publish ToolCallRequested', 'tool-executor', 'tool-pool-default'],
+      ['tool-executor', 'publish ToolCallSucceeded', 'planner', 'planner-tool-results'],
+    ] as const;
+    for (const [writer, publish, consumer, durable] of hops) {
+      const published = span(writer, (n) => n === publish);
+      expect(published?.kind).toBe(PRODUCER);
+      expect(span(consumer, (n) => n.endsWith(`/${durable}`))?.parentSpanId).toBe(
+        published?.spanId,
+      );
+    }
     // Prompts never become span attributes.
     const leaked = otlp
       .spans()
