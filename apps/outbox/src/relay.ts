@@ -5,6 +5,7 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { KeelNames } from '@keel/contracts';
 import {
   checkpointAfter,
+  checkpointAgedBefore,
   loadCheckpoint,
   readAllIds,
   readAtPositionsJson,
@@ -192,8 +193,15 @@ export class Relay {
     // First what the stream received, then the log: an event committed and published
     // in between looks missing this time, and is found on the stream by the next poll.
     await this.held.refresh(now);
-    if (!this.checkpoint)
-      this.remember((this.checkpoint = await loadCheckpoint(pool, this.checkpointName)));
+    if (!this.checkpoint) {
+      const saved = await loadCheckpoint(pool, this.checkpointName);
+      // A leader with no history of its own (a new process) cannot know whether the
+      // stream lost what an earlier one settled just before it died (NATS killed
+      // with it): it checks the last REVERIFY_MS of the log again.
+      this.checkpoint =
+        this.history.length === 0 ? await checkpointAgedBefore(pool, saved, REVERIFY_MS) : saved;
+      this.remember(this.checkpoint);
+    }
     // Ids first: most events are on the stream already, and need no row read.
     const batch = await readAllIds(pool, this.checkpoint, batchSize);
     const missing: bigint[] = [];

@@ -34,3 +34,30 @@ export async function saveCheckpoint(
     values: [name, checkpoint.transactionId, checkpoint.globalPosition],
   });
 }
+
+/**
+ * A checkpoint at or before `checkpoint` behind which every event is at least
+ * `ageMs` old (by its transaction's start, PostgreSQL's clock): a reader that
+ * resumes from it reads the last `ageMs` of the log again. `START_CHECKPOINT`
+ * when the whole log up to `checkpoint` is younger. Walks the commit-order
+ * index backwards from `checkpoint`, so it costs the events it passes over.
+ */
+export async function checkpointAgedBefore(
+  q: Queryable,
+  checkpoint: Checkpoint,
+  ageMs: number,
+): Promise<Checkpoint> {
+  const res = await q.query<{ transaction_id: string; global_position: string }>({
+    name: 'keel_checkpoint_aged_before',
+    text: `SELECT transaction_id::text AS transaction_id, global_position::text AS global_position
+           FROM events
+           WHERE (transaction_id, global_position) <= ($1::xid8, $2::bigint)
+             AND created_at < now() - make_interval(secs => $3::double precision / 1000)
+           ORDER BY transaction_id DESC, global_position DESC
+           LIMIT 1`,
+    values: [checkpoint.transactionId, checkpoint.globalPosition, ageMs],
+  });
+  const row = res.rows[0];
+  if (!row) return START_CHECKPOINT;
+  return { transactionId: row.transaction_id, globalPosition: row.global_position };
+}

@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
 import { appendToStream } from './append';
-import { loadCheckpoint, saveCheckpoint } from './checkpoints';
+import { checkpointAgedBefore, loadCheckpoint, saveCheckpoint } from './checkpoints';
 import { markProcessed } from './inbox';
 import { freshStore, runRequested } from './int-test-support';
 import { streamVersion } from './read-stream';
 import { withTransaction } from './transaction';
-import { START_CHECKPOINT } from './types';
+import { checkpointAfter, START_CHECKPOINT } from './types';
 
 describe('inbox and checkpoints', () => {
   let pool: Pool;
@@ -49,5 +49,21 @@ describe('inbox and checkpoints', () => {
     await saveCheckpoint(pool, 'relay', big);
     await expect(loadCheckpoint(pool, 'relay')).resolves.toEqual(big);
     await expect(loadCheckpoint(pool, 'other')).resolves.toEqual(START_CHECKPOINT);
+  });
+
+  it('finds the checkpoint behind which every event is at least so old', async () => {
+    const older = runRequested();
+    const [a] = (await appendToStream(pool, older.streamId, 0, [older.event])).records;
+    await new Promise((r) => setTimeout(r, 400));
+    const newer = runRequested();
+    const [b] = (await appendToStream(pool, newer.streamId, 0, [newer.event])).records;
+    const upToB = checkpointAfter(b!);
+    // b is younger than 300 ms, a older: reading from the answer reads b again, not a.
+    await expect(checkpointAgedBefore(pool, upToB, 300)).resolves.toEqual(checkpointAfter(a!));
+    // Never after the checkpoint it starts from, and the log's start when all of it is young.
+    await expect(checkpointAgedBefore(pool, checkpointAfter(a!), 0)).resolves.toEqual(
+      checkpointAfter(a!),
+    );
+    await expect(checkpointAgedBefore(pool, upToB, 60_000)).resolves.toEqual(START_CHECKPOINT);
   });
 });
