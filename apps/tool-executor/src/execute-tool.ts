@@ -1,5 +1,5 @@
-import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { GenAiAttr, GenAiOperation, KeelAttr } from '@keel/telemetry';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { GenAiAttr, GenAiOperation, KeelAttr, startActiveSpanSampled } from '@keel/telemetry';
 import {
   ToolError,
   type DeliveryRequest,
@@ -33,8 +33,11 @@ export async function attemptTool(
   /** The id the `index`-th delivery of this call gets (stable across attempts). */
   deliveryIdFor: (index: number) => string,
 ): Promise<AttemptResult> {
-  return tracer.startActiveSpan(
+  return startActiveSpanSampled(
+    tracer,
     `execute_tool ${tool.name}`,
+    {},
+    context.active(),
     async (span): Promise<AttemptResult> => {
       span.setAttributes({
         [GenAiAttr.operationName]: GenAiOperation.executeTool,

@@ -1,4 +1,5 @@
 import type { KeelNames } from '@keel/contracts';
+import { startActiveSpanSampled } from '@keel/telemetry';
 import {
   type Attributes,
   isSpanContextValid,
@@ -217,7 +218,8 @@ export function startConsumer(opts: StartConsumerOptions): ConsumerHandle {
     };
     const parent = extractTraceContext(m.headers);
     const tracer = trace.getTracer(TRACER_NAME);
-    return tracer.startActiveSpan(
+    return startActiveSpanSampled(
+      tracer,
       spanName,
       { kind: SpanKind.CONSUMER, attributes },
       parent,

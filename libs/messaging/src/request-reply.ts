@@ -1,4 +1,5 @@
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { startActiveSpanSampled } from '@keel/telemetry';
 import { type Msg, type NatsConnection, NatsError } from 'nats';
 import type { z } from 'zod';
 import { describeError, RequestError, RequestErrorCode } from './errors';
@@ -140,7 +141,8 @@ export function serveJson<Req, Res>(
   const handle = async (msg: Msg): Promise<void> => {
     const parent = extractTraceContext(msg.headers);
     const tracer = trace.getTracer('@keel/messaging');
-    await tracer.startActiveSpan(
+    await startActiveSpanSampled(
+      tracer,
       spanName,
       {
         kind: SpanKind.SERVER,

@@ -7,6 +7,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { headers as natsHeaders, Match, type MsgHdrs } from 'nats';
+import { unsampledContext } from '@keel/telemetry';
 
 /**
  * W3C trace context over NATS headers, by hand: there is no OpenTelemetry
@@ -46,9 +47,19 @@ export function injectTraceHeaders(
  * The remote context carried by a message's headers, on top of `base`
  * (default: the root context, so a consumer's span never inherits whatever
  * happened to be active in the pull loop). Missing or invalid headers give
- * `base` back.
+ * `base` back. A context whose trace is not sampled comes back as unsampled
+ * work (`unsampledContext`: no span, so nothing below it instruments).
  */
 export function extractTraceContext(h: MsgHdrs | undefined, base: Context = ROOT_CONTEXT): Context {
+  const traceparent = h ? getter.get(h, 'traceparent') : undefined;
+  if (typeof traceparent === 'string' && !traceparentSampled(traceparent)) {
+    const tracestate = getter.get(h, 'tracestate');
+    return unsampledContext(
+      base,
+      traceparent,
+      typeof tracestate === 'string' ? tracestate : undefined,
+    );
+  }
   return propagation.extract(base, h, getter);
 }
 

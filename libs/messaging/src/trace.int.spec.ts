@@ -1,13 +1,13 @@
 import type { KeelNames } from '@keel/contracts';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import type { JetStreamManager, NatsConnection } from 'nats';
+import { headers as natsHeaders, type JetStreamManager, type NatsConnection } from 'nats';
+import { KeelPropagator } from '@keel/telemetry';
 import { z } from 'zod';
 import { type ConsumerHandle, startConsumer } from './consumer';
 import { captureLogger, connectTest, deleteStreams, testNames, waitFor } from './int-test-support';
@@ -27,7 +27,8 @@ describe('trace context over NATS', () => {
   beforeAll(async () => {
     context.setGlobalContextManager(contextManager.enable());
     trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    // W3C trace context, which work of a trace that is not sampled carries on unchanged.
+    propagation.setGlobalPropagator(new KeelPropagator());
     nc = await connectTest();
     jsm = await nc.jetstreamManager();
     names = testNames();
@@ -129,5 +130,56 @@ describe('trace context over NATS', () => {
     expect(serverSpan.kind).toBe(SpanKind.SERVER);
     expect(serverSpan.spanContext().traceId).toBe(requester.traceId);
     expect(serverSpan.parentSpanContext?.spanId).toBe(requester.spanId);
+  });
+
+  it('runs work of an unsampled trace without any span, and passes its context on unchanged', async () => {
+    const durable = 'unsampled-consumer';
+    await ensureConsumer(jsm, names.streams.events, {
+      durable,
+      filterSubject: `${names.prefix}.evt.run._.Unsampled.*`,
+      maxAckPending: 100,
+      ackWaitMs: 30_000,
+      maxDeliver: 3,
+    });
+    const traceId = 'a1'.repeat(16);
+    const incoming = `00-${traceId}-${'b2'.repeat(8)}-00`;
+    const onward = names.subjects.event.build('run', '_', 'Onward', 'run-u');
+    const forwarded = nc.subscribe(onward, { max: 1 });
+    const spanInHandler: unknown[] = [];
+    stops.push(
+      startConsumer({
+        js: nc.jetstream(),
+        stream: names.streams.events,
+        durable,
+        concurrency: 1,
+        names,
+        logger: captureLogger(),
+        maxDeliver: 3,
+        handler: async () => {
+          spanInHandler.push(trace.getSpan(context.active()));
+          await publishJson(nc.jetstream(), onward, { n: 1 }, { msgId: 'onward-1' });
+          return { kind: 'ack' };
+        },
+      }),
+    );
+    const h = natsHeaders();
+    h.set('traceparent', incoming);
+    await nc
+      .jetstream()
+      .publish(names.subjects.event.build('run', '_', 'Unsampled', 'run-u'), new Uint8Array(), {
+        headers: h,
+        msgID: 'unsampled-1',
+      });
+
+    for await (const m of forwarded) {
+      // The next hop gets the same "not sampled" decision, not a new root to draw for.
+      expect(m.headers?.get('traceparent')).toBe(incoming);
+    }
+    // No span was active in the handler: the pg and http instrumentations skip such work.
+    expect(spanInHandler).toEqual([undefined]);
+    await provider.forceFlush();
+    expect(exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId)).toEqual(
+      [],
+    );
   });
 });

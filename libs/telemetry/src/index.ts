@@ -3,3 +3,4 @@ export * from './logger';
 export * from './log-context';
 export * from './semantic-names';
 export * from './errors';
+export * from './unsampled';

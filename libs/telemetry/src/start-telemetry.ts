@@ -10,6 +10,7 @@
  * `http` itself; core modules are patched in place on their next require, so
  * that is harmless. `pg` and `@nestjs/core` have no such second chance.)
  */
+import { context, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -21,13 +22,13 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NestInstrumentation } from '@opentelemetry/instrumentation-nestjs-core';
 import { TelemetryConfigError } from './errors';
+import { KeelPropagator, KeelSampler } from './unsampled';
 
 export interface TelemetryOptions {
   /** `service.name` of every span: `planner`, `tool-executor`, ... */
@@ -100,8 +101,11 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     // No process detector: it would copy the command line into every export.
     resourceDetectors: [envDetector, hostDetector],
     spanProcessors,
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
-    textMapPropagator: new W3CTraceContextPropagator(),
+    sampler: new KeelSampler(
+      new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
+    ),
+    // W3C trace context, which unsampled work also carries (see unsampled.ts).
+    textMapPropagator: new KeelPropagator(),
     // Explicit (Prometheus or none): otherwise NodeSDK falls back to OTEL_* env
     // defaults and starts OTLP metric and log exporters aimed at localhost.
     metricReaders: options.metrics
@@ -114,15 +118,21 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       : [],
     logRecordProcessors: [],
     instrumentations: [
-      new HttpInstrumentation(),
+      // Outgoing calls are traced only inside a recording span. Without one the request is
+      // left alone entirely: `requireParentforOutgoingSpans` alone still builds the span's
+      // attributes and wraps the request (most of this instrumentation's cost).
+      new HttpInstrumentation({
+        requireParentforOutgoingSpans: true,
+        ignoreOutgoingRequestHook: () => trace.getSpan(context.active())?.isRecording() !== true,
+      }),
       // The openai SDK uses fetch, which is undici underneath.
-      new UndiciInstrumentation(),
+      new UndiciInstrumentation({ requireParentforSpans: true }),
       new PgInstrumentation({
         // Contract: SQL parameter values never land in traces (they hold event
         // payloads: prompts, tool results). Only the parameterised SQL text does.
         enhancedDatabaseReporting: false,
         // Background polling (outbox relay, leases) outside any traced operation
-        // would otherwise start a new trace per query.
+        // would otherwise start a new trace per query; unsampled work has no span.
         requireParentSpan: true,
       }),
       new NestInstrumentation(),

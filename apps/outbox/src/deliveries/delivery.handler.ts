@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import {
@@ -20,7 +20,7 @@ import {
 } from '@keel/messaging';
 import type { RetryPolicy } from '@keel/resilience';
 import { commitStep, loadAggregate, newEventMetadata, type FastPublisher } from '@keel/runtime';
-import { KeelAttr, withLogContext } from '@keel/telemetry';
+import { KeelAttr, startActiveSpanSampled, withLogContext } from '@keel/telemetry';
 import {
   decideAttempt,
   deliveryAggregate,
@@ -190,7 +190,8 @@ function attempt(
 ): Promise<AttemptOutcome> {
   const { request } = state;
   const n = state.attempts + 1;
-  return tracer.startActiveSpan(
+  return startActiveSpanSampled(
+    tracer,
     `deliver ${request.channel}`,
     {
       kind: SpanKind.CLIENT,
@@ -200,6 +201,7 @@ function attempt(
         'keel.delivery.channel': request.channel,
       },
     },
+    context.active(),
     async (span) => {
       try {
         const outcome = await deps.channels[request.channel](request, n);

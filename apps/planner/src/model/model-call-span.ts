@@ -1,5 +1,5 @@
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { GenAiAttr, GenAiOperation, genAiSpanName } from '@keel/telemetry';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { GenAiAttr, GenAiOperation, genAiSpanName, startActiveSpanSampled } from '@keel/telemetry';
 import type { ModelCallError, ModelClient, ModelReply } from './model-client';
 
 const tracer = trace.getTracer('keel-planner');
@@ -16,27 +16,33 @@ export function inModelCallSpan(
   call: () => Promise<ModelReply>,
 ): Promise<ModelReply> {
   const name = genAiSpanName(GenAiOperation.chat, client.model);
-  return tracer.startActiveSpan(name, { kind: SpanKind.CLIENT }, async (span) => {
-    span.setAttributes({
-      [GenAiAttr.operationName]: GenAiOperation.chat,
-      [GenAiAttr.system]: client.system,
-      [GenAiAttr.requestModel]: client.model,
-    });
-    try {
-      const reply = await call();
+  return startActiveSpanSampled(
+    tracer,
+    name,
+    { kind: SpanKind.CLIENT },
+    context.active(),
+    async (span) => {
       span.setAttributes({
-        [GenAiAttr.responseModel]: reply.model,
-        [GenAiAttr.usageInputTokens]: reply.usage.inputTokens,
-        [GenAiAttr.usageOutputTokens]: reply.usage.outputTokens,
+        [GenAiAttr.operationName]: GenAiOperation.chat,
+        [GenAiAttr.system]: client.system,
+        [GenAiAttr.requestModel]: client.model,
       });
-      return reply;
-    } catch (err) {
-      const e = classify(err);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: e.code });
-      span.setAttribute('error.type', e.code);
-      throw e;
-    } finally {
-      span.end();
-    }
-  });
+      try {
+        const reply = await call();
+        span.setAttributes({
+          [GenAiAttr.responseModel]: reply.model,
+          [GenAiAttr.usageInputTokens]: reply.usage.inputTokens,
+          [GenAiAttr.usageOutputTokens]: reply.usage.outputTokens,
+        });
+        return reply;
+      } catch (err) {
+        const e = classify(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.code });
+        span.setAttribute('error.type', e.code);
+        throw e;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
