@@ -8,6 +8,4 @@ export const KeelHeaders = {
   streamId: 'Keel-Stream-Id',
   streamVersion: 'Keel-Stream-Version',
   tenant: 'Keel-Tenant',
-  /** Set on a writer's own publish right after commit; the relay's copy (log order) lacks it. */
-  fastPath: 'Keel-Fast-Path',
 } as const;

@@ -96,7 +96,6 @@ export class FastPublisher {
       if (!FAST_PATH_EVENTS.has(e.type) && !this.owns.has(aggregateOf(e.streamId))) continue;
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
-      h.set(KeelHeaders.fastPath, '1');
       h.set(KeelHeaders.msgId, e.metadata.eventId);
       const subject = subjectForEvent(this.names, e);
       const traced = startPublishSpan(

@@ -21,10 +21,11 @@ import { SamplingDecision, type Sampler, type SamplingResult } from '@openteleme
  * Work of a trace that is not sampled runs without any span in its context:
  * only its W3C trace context rides along, under this key, so the events it
  * appends and the messages it sends still carry it (every hop of the run keeps
- * the same "not sampled" decision). With no span in the context, the pg and
- * http instrumentations (`requireParentSpan`) and Keel's own spans skip their
- * work entirely; before, they built, activated and ended a non-recording span
- * around every delivery, query and request of the 95 % of runs nobody exports.
+ * the same "not sampled" decision). With no span in the context, the pg
+ * instrumentation (`requireParentSpan`), the http one (its ignore hook, see
+ * start-telemetry.ts) and Keel's own spans skip their work entirely; before,
+ * they built, activated and ended a non-recording span around every delivery,
+ * query and request of the unsampled runs nobody exports.
  */
 const UNSAMPLED = createContextKey('keel.unsampled-trace-context');
 
