@@ -222,7 +222,7 @@ describe('budget guard', () => {
 
   it('a halt during a slow tool stops the next model call even though its reservation was granted ahead', async () => {
     const name = scenarios.add('ahead-halt', (_req, i) =>
-      i === 0 ? toolCallsReply([{ name: 'sleep', arguments: { ms: 1500 } }]) : finalReply('later'),
+      i === 0 ? toolCallsReply([{ name: 'sleep', arguments: { ms: 3000 } }]) : finalReply('later'),
     );
     const run = await submitRun(stack, name, { tenant: 'initech', tools: ['sleep'] });
     await waitFor(
@@ -238,7 +238,8 @@ describe('budget guard', () => {
       requestedBy: 'ops',
     });
     try {
-      // The tool ends after the grant's second: the step asks again and meets the halt.
+      // The tool ends after the halt is answered (a lease after its commit): the step asks
+      // again and meets the halt.
       await waitForPaused(run.runId);
       expect(requestsOf(model, name)).toHaveLength(1);
     } finally {

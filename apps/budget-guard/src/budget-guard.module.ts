@@ -60,7 +60,12 @@ class BudgetResponders implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     const { pool, names, config } = this;
     const publisher = new FastPublisher(this.nc, names, { owns: ['budget'] });
-    const halts = new SpendingHalts(pool, this.log.child({ component: 'kill-switch' }), publisher);
+    const halts = new SpendingHalts(
+      pool,
+      this.log.child({ component: 'kill-switch' }),
+      publisher,
+      config.KEEL_HALT_LEASE_MS,
+    );
     this.sweeper = new DeadlineSweeper(
       pool,
       publisher,

@@ -19,6 +19,12 @@ export const BudgetGuardConfig = BaseConfig.extend({
   KEEL_TENANT_BUDGETS: jsonEnv(z.record(z.string(), TenantBudget)).default({}),
   /** Share of a limit at which grants carry a warning (the planner then synthesizes). */
   KEEL_BUDGET_WARNING_RATIO: z.coerce.number().gt(0).max(1).default(0.8),
+  /**
+   * How long a replica may decide reservations on its copy of the spending halts; a halt is
+   * answered only this long after its commit, when every replica's copy holds it. 0: read the
+   * halts for every reservation (and answer a halt at once).
+   */
+  KEEL_HALT_LEASE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   /** How often the deadline sweeper looks for due timers. */
   KEEL_DEADLINE_SWEEP_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   /** Consecutive transient failures, fleet-wide, that open a dependency's fleet breaker. */

@@ -1,8 +1,10 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { streamIds, type BudgetEvent, type SpendingControlReply } from '@keel/contracts';
 import { withTransaction, type RecordedEvent } from '@keel/event-store';
-import { TurnBatch, type FastPublisher } from '@keel/runtime';
+import type { FastPublisher } from '@keel/runtime';
 import { appendBudgetEvent } from './append-budget-event';
 
 export interface Halt {
@@ -12,42 +14,80 @@ export interface Halt {
 
 const HALT_FOR = `SELECT scope, reason, since FROM spending_halts WHERE scope = $1 OR scope = '*'
                    ORDER BY scope = '*' LIMIT 1`;
-const HALTS_FOR = `SELECT scope, reason, since FROM spending_halts
-                    WHERE scope = ANY($1::text[]) OR scope = '*'`;
+const ALL_HALTS = 'SELECT scope, reason, since FROM spending_halts ORDER BY scope';
+
+/** The whole table (a row per halted scope, so usually none) and when its read was sent. */
+interface Copy {
+  readonly readAt: number;
+  readonly halts: ReadonlyMap<string, Halt>;
+}
 
 /**
  * The kill switch. Halts live in PostgreSQL (`spending_halts`), so every guard
- * replica honours them from the next reservation on. A halted reservation is
- * answered `halted` and its run recorded in `paused_runs`: the planner stops
- * before the model call (never inside a step) and acks — nothing waits in a
- * redelivery loop, so a halt may last hours. Releasing a scope appends
- * `SpendingResumed` to the budget stream of each run it paused, in the same
- * transaction as the release; the planner drives those runs on.
+ * replica honours them. A halted reservation is answered `halted` and its run
+ * recorded in `paused_runs`: the planner stops before the model call (never
+ * inside a step) and acks — nothing waits in a redelivery loop, so a halt may
+ * last hours. Releasing a scope appends `SpendingResumed` to the budget stream
+ * of each run it paused, in the same transaction as the release; the planner
+ * drives those runs on.
+ *
+ * Reservations decide on a copy of the table, not a read each (the read was a
+ * third of a reservation's wake-ups). The contract that keeps "halted from the
+ * next reservation on": a replica uses a copy only while its read was sent
+ * less than `leaseMs` ago, and `halt` answers only `leaseMs` after its commit.
+ * By then every copy in use was read after the commit, on every replica, with
+ * no message between them: a replica cut off from the others simply stops
+ * trusting its copy. A copy past half its lease is refreshed in the background.
  */
 export class SpendingHalts {
+  private copy: Copy | undefined;
+  private reading: Promise<Copy> | undefined;
+  private reads = 0;
+
   constructor(
     private readonly pool: Pool,
     private readonly log: Logger,
     private readonly publisher: FastPublisher,
+    private readonly leaseMs: number,
   ) {}
 
-  /** Reservations of one event-loop turn share one read of the halts. */
-  private readonly reads = new TurnBatch<string, Halt | undefined>(async (tenants) => {
-    const { rows } = await this.pool.query<{ scope: string; reason: string; since: Date }>({
-      name: 'keel_halts_for',
-      text: HALTS_FOR,
-      values: [[...new Set(tenants)]],
-    });
-    const halt = (scope: string) => {
-      const r = rows.find((x) => x.scope === scope);
-      return r ? { reason: r.reason, since: r.since.toISOString() } : undefined;
-    };
-    return tenants.map((t) => halt(t) ?? halt('*'));
-  });
+  /** The halt that applies to a tenant: its own, or the global one. */
+  async haltFor(tenant: string): Promise<Halt | undefined> {
+    const copy = this.copy;
+    const age = copy ? performance.now() - copy.readAt : Infinity;
+    if (age >= this.leaseMs) return lookup(await this.read(), tenant);
+    // Refresh ahead; a failed read is retried by the next reservation that needs one.
+    if (age >= this.leaseMs / 2) this.read().catch(() => undefined);
+    return lookup(copy!, tenant);
+  }
 
-  /** The halt that applies to a tenant: its own, or the global one (one indexed read per loop turn). */
-  haltFor(tenant: string): Promise<Halt | undefined> {
-    return this.reads.add(tenant);
+  /** How many times this replica has read the table (the copy's refreshes). */
+  get tableReads(): number {
+    return this.reads;
+  }
+
+  /** One read at a time; reservations that need one while it is out share it. */
+  private read(): Promise<Copy> {
+    this.reading ??= this.readTable().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private async readTable(): Promise<Copy> {
+    // Taken before the query is sent, so the copy's snapshot is never older than its readAt.
+    const readAt = performance.now();
+    this.reads += 1;
+    const { rows } = await this.pool.query<{ scope: string; reason: string; since: Date }>({
+      name: 'keel_halts_all',
+      text: ALL_HALTS,
+    });
+    const copy: Copy = {
+      readAt,
+      halts: new Map(
+        rows.map((r) => [r.scope, { reason: r.reason, since: r.since.toISOString() }]),
+      ),
+    };
+    if (!this.copy || this.copy.readAt < readAt) this.copy = copy;
+    return copy;
   }
 
   /**
@@ -79,6 +119,9 @@ export class SpendingHalts {
        ON CONFLICT (scope) DO UPDATE SET reason = EXCLUDED.reason, halted_by = EXCLUDED.halted_by`,
       [scope, reason, by],
     );
+    this.copy = undefined;
+    // Every replica's copy now in use was read before this commit; none is used past its lease.
+    await sleep(this.leaseMs);
     this.log.warn({ scope, by }, 'spending halted');
     return this.accepted();
   }
@@ -94,19 +137,17 @@ export class SpendingHalts {
       for (const p of rows) written.push(...(await resume(c, p, scope, by)));
       return written;
     });
+    // Other replicas may answer reservations asked ahead `halted` until their copies expire;
+    // a step's own reservation meets no halt, as `pause` reads the table itself.
+    this.copy = undefined;
     this.publisher.publish(records);
     this.log.warn({ scope, by, resumed: records.length }, 'spending released');
     return this.accepted();
   }
 
   private async accepted(): Promise<SpendingControlReply> {
-    const { rows } = await this.pool.query<{ scope: string; reason: string; since: Date }>(
-      'SELECT scope, reason, since FROM spending_halts ORDER BY scope',
-    );
-    return {
-      status: 'accepted',
-      halted: rows.map((r) => ({ scope: r.scope, reason: r.reason, since: r.since.toISOString() })),
-    };
+    const { halts } = await this.readTable();
+    return { status: 'accepted', halted: [...halts].map(([scope, h]) => ({ scope, ...h })) };
   }
 }
 
@@ -126,3 +167,6 @@ async function resume(
     causationId: `release:${scope}:${Date.now()}`,
   });
 }
+
+const lookup = (copy: Copy, tenant: string): Halt | undefined =>
+  copy.halts.get(tenant) ?? copy.halts.get('*');
