@@ -188,11 +188,17 @@ export async function soak(
   const services = [...stack.services].map(([service, h]) => {
     const stats = runtimeStats(h.logs());
     const first = stats[1] ?? stats[0];
+    const mid = stats[Math.floor(stats.length / 2)];
     const last = stats.at(-1);
     return {
       service,
       rssStartMiB: first?.rssMiB ?? NaN,
+      rssMidMiB: mid?.rssMiB ?? NaN,
       rssEndMiB: last?.rssMiB ?? NaN,
+      rssSeriesMiB: stats.map((s) => s.rssMiB),
+      heapUsedSeriesMiB: stats.map((s) => s.heapUsedMiB),
+      heapTotalSeriesMiB: stats.map((s) => s.heapTotalMiB),
+      externalSeriesMiB: stats.map((s) => s.externalMiB),
       eventLoopDelayP99StartMs: first?.eventLoopDelayP99Ms ?? NaN,
       eventLoopDelayP99EndMs: last?.eventLoopDelayP99Ms ?? NaN,
     };
@@ -208,6 +214,9 @@ export async function soak(
 
 interface RuntimeStats {
   rssMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
   eventLoopDelayP99Ms: number;
 }
 

@@ -106,7 +106,14 @@ export interface BenchResults {
     readonly services: readonly {
       service: string;
       rssStartMiB: number;
+      /** Half-way through: an end close to it is a plateau, not growth. */
+      rssMidMiB: number;
       rssEndMiB: number;
+      /** Every runtime-stats sample of the soak, in order (10 s apart): growth or a plateau. */
+      rssSeriesMiB?: number[];
+      heapUsedSeriesMiB?: number[];
+      heapTotalSeriesMiB?: number[];
+      externalSeriesMiB?: number[];
       eventLoopDelayP99StartMs: number;
       eventLoopDelayP99EndMs: number;
     }[];

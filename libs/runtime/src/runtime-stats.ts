@@ -21,6 +21,9 @@ export function startRuntimeStats(logger: Logger, intervalMs: number): () => voi
       {
         rssMiB: mib(mem.rss),
         heapUsedMiB: mib(mem.heapUsed),
+        // RSS growing while heapUsed does not: the heap's reserve (heapTotal) or off-heap memory.
+        heapTotalMiB: mib(mem.heapTotal),
+        externalMiB: mib(mem.external),
         eventLoopDelayP50Ms: ms(eld.percentile(50)),
         eventLoopDelayP99Ms: ms(eld.percentile(99)),
         eventLoopDelayMaxMs: ms(eld.max),

@@ -27,8 +27,8 @@ export function pair(a: string, b: string): string {
   return `${a} / ${b}`;
 }
 
-export function arrow(a: string, b: string): string {
-  return `${a} → ${b}`;
+export function arrow(...values: string[]): string {
+  return values.join(' → ');
 }
 
 /** `2026-11-21T06:30:00.000Z` → `2026-11-21 06:30:00 UTC`; anything unparseable as given. */

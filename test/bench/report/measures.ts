@@ -100,8 +100,8 @@ export function measureSections(r: BenchResults): Section[] {
         ['soak runs completed / failed', pair(fmtInt(soak.completedRuns), fmtInt(soak.failedRuns))],
         ...soak.services.flatMap((s): Row[] => [
           [
-            `soak RSS ${s.service} start→end (MiB)`,
-            arrow(fmtMiB(s.rssStartMiB), fmtMiB(s.rssEndMiB)),
+            `soak RSS ${s.service} start→mid→end (MiB)`,
+            arrow(fmtMiB(s.rssStartMiB), fmtMiB(s.rssMidMiB), fmtMiB(s.rssEndMiB)),
           ],
           [
             `soak event-loop delay p99 ${s.service} start→end (ms)`,

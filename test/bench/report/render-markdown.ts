@@ -81,6 +81,7 @@ function sectionDetail(r: BenchResults, s: Section): string[] {
               [
                 'service',
                 'RSS start (MiB)',
+                'RSS half-way (MiB)',
                 'RSS end (MiB)',
                 'ELD p99 start (ms)',
                 'ELD p99 end (ms)',
@@ -88,6 +89,7 @@ function sectionDetail(r: BenchResults, s: Section): string[] {
               soak.services.map((x) => [
                 x.service,
                 fmtMiB(x.rssStartMiB),
+                fmtMiB(x.rssMidMiB),
                 fmtMiB(x.rssEndMiB),
                 fmtMs(x.eventLoopDelayP99StartMs),
                 fmtMs(x.eventLoopDelayP99EndMs),

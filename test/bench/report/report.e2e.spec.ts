@@ -102,6 +102,7 @@ const full: BenchResults = {
       {
         service: 'planner',
         rssStartMiB: 130.2,
+        rssMidMiB: 133.9,
         rssEndMiB: 134.8,
         eventLoopDelayP99StartMs: 3.1,
         eventLoopDelayP99EndMs: 3.25,
@@ -167,7 +168,7 @@ describe('bench report', () => {
       expect(lineWith(out, 'tool calls/s, 2 replicas')).toMatch(/ 1188$/);
       expect(lineWith(out, 'scaling speedup')).toMatch(/ 1\.94×$/);
       expect(lineWith(out, 'soak runs completed / failed')).toMatch(/ 90000 \/ 0$/);
-      expect(lineWith(out, 'soak RSS planner start→end (MiB)')).toMatch(/ 130 → 135$/);
+      expect(lineWith(out, 'soak RSS planner start→mid→end (MiB)')).toMatch(/ 130 → 134 → 135$/);
       expect(lineWith(out, 'soak event-loop delay p99 planner start→end (ms)')).toMatch(
         / 3\.10 → 3\.25$/,
       );
