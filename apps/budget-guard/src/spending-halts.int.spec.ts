@@ -82,6 +82,22 @@ describe('SpendingHalts (a leased copy of the halts)', () => {
     expect((await db.pool.query('SELECT 1 FROM paused_runs')).rowCount).toBe(0);
   });
 
+  it('a read that took longer than a lease is not trusted: it reads again', async () => {
+    const guard = replica(300);
+    const blocker = await db.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE spending_halts IN ACCESS EXCLUSIVE MODE');
+      const answer = guard.haltFor('acme');
+      await new Promise((r) => setTimeout(r, 500)); // the read waits behind the lock
+      await blocker.query('COMMIT');
+      expect(await answer).toBeUndefined();
+    } finally {
+      blocker.release();
+    }
+    expect(guard.tableReads).toBe(2);
+  });
+
   it('with a lease of 0 every reservation reads the table', async () => {
     const guard = replica(0);
     for (let i = 0; i < 5; i++) await guard.haltFor('acme');

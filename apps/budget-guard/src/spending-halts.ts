@@ -55,10 +55,17 @@ export class SpendingHalts {
   async haltFor(tenant: string): Promise<Halt | undefined> {
     const copy = this.copy;
     const age = copy ? performance.now() - copy.readAt : Infinity;
-    if (age >= this.leaseMs) return lookup(await this.read(), tenant);
-    // Refresh ahead; a failed read is retried by the next reservation that needs one.
-    if (age >= this.leaseMs / 2) this.read().catch(() => undefined);
-    return lookup(copy!, tenant);
+    if (copy && age < this.leaseMs) {
+      // Refresh ahead; a failed read is retried by the next reservation that needs one.
+      if (age >= this.leaseMs / 2) this.read().catch(() => undefined);
+      return lookup(copy, tenant);
+    }
+    for (;;) {
+      const fresh = await this.read();
+      if (this.leaseMs === 0 || performance.now() - fresh.readAt < this.leaseMs)
+        return lookup(fresh, tenant);
+      // The read took longer than a lease: a halt may have been answered since it was sent.
+    }
   }
 
   /** How many times this replica has read the table (the copy's refreshes). */
