@@ -199,6 +199,10 @@ export async function soak(
       heapUsedSeriesMiB: stats.map((s) => s.heapUsedMiB),
       heapTotalSeriesMiB: stats.map((s) => s.heapTotalMiB),
       externalSeriesMiB: stats.map((s) => s.externalMiB),
+      oldSpaceSeriesMiB: stats.map((s) => s.oldSpaceMiB),
+      oldSpaceUsedSeriesMiB: stats.map((s) => s.oldSpaceUsedMiB),
+      newSpaceSeriesMiB: stats.map((s) => s.newSpaceMiB),
+      largeObjectSeriesMiB: stats.map((s) => s.largeObjectMiB),
       eventLoopDelayP99StartMs: first?.eventLoopDelayP99Ms ?? NaN,
       eventLoopDelayP99EndMs: last?.eventLoopDelayP99Ms ?? NaN,
     };
@@ -217,6 +221,10 @@ interface RuntimeStats {
   heapUsedMiB: number;
   heapTotalMiB: number;
   externalMiB: number;
+  oldSpaceMiB: number;
+  oldSpaceUsedMiB: number;
+  newSpaceMiB: number;
+  largeObjectMiB: number;
   eventLoopDelayP99Ms: number;
 }
 

@@ -114,6 +114,11 @@ export interface BenchResults {
       heapUsedSeriesMiB?: number[];
       heapTotalSeriesMiB?: number[];
       externalSeriesMiB?: number[];
+      /** heapTotal by V8 space: which one grows. */
+      oldSpaceSeriesMiB?: number[];
+      oldSpaceUsedSeriesMiB?: number[];
+      newSpaceSeriesMiB?: number[];
+      largeObjectSeriesMiB?: number[];
       eventLoopDelayP99StartMs: number;
       eventLoopDelayP99EndMs: number;
     }[];

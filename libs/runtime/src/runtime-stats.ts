@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 
 /**
@@ -24,6 +25,9 @@ export function startRuntimeStats(logger: Logger, intervalMs: number): () => voi
         // RSS growing while heapUsed does not: the heap's reserve (heapTotal) or off-heap memory.
         heapTotalMiB: mib(mem.heapTotal),
         externalMiB: mib(mem.external),
+        // heapTotal split by V8 space: which one grows (old space around a steady live set is
+        // fragmentation; large objects are big buffers or strings; new space follows allocation rate).
+        ...heapSpaces(mib),
         eventLoopDelayP50Ms: ms(eld.percentile(50)),
         eventLoopDelayP99Ms: ms(eld.percentile(99)),
         eventLoopDelayMaxMs: ms(eld.max),
@@ -36,5 +40,28 @@ export function startRuntimeStats(logger: Logger, intervalMs: number): () => voi
   return () => {
     clearInterval(timer);
     eld.disable();
+  };
+}
+
+function heapSpaces(mib: (n: number) => number): {
+  oldSpaceMiB: number;
+  oldSpaceUsedMiB: number;
+  newSpaceMiB: number;
+  largeObjectMiB: number;
+} {
+  const size = { old: 0, oldUsed: 0, young: 0, large: 0 };
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_name === 'old_space') {
+      size.old += s.space_size;
+      size.oldUsed += s.space_used_size;
+    } else if (s.space_name === 'new_space') size.young += s.space_size;
+    else if (s.space_name === 'lo_space' || s.space_name === 'new_large_object_space')
+      size.large += s.space_size;
+  }
+  return {
+    oldSpaceMiB: mib(size.old),
+    oldSpaceUsedMiB: mib(size.oldUsed),
+    newSpaceMiB: mib(size.young),
+    largeObjectMiB: mib(size.large),
   };
 }
