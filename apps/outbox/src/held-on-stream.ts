@@ -3,13 +3,16 @@ import {
   DeliverPolicy,
   nanos,
   NatsError,
-  type JetStreamClient,
   type JetStreamManager,
+  type NatsConnection,
 } from 'nats';
 import { KeelHeaders } from '@keel/contracts';
+import { pullNoWait } from './pull-no-wait';
 
 export interface HeldOnStreamOptions {
-  readonly js: JetStreamClient;
+  readonly nc: NatsConnection;
+  /** The connection's reply prefix, for the pull requests' inboxes. */
+  readonly inboxPrefix?: string | undefined;
   readonly jsm: JetStreamManager;
   /** The events stream (every message on it is an event: no filter). */
   readonly stream: string;
@@ -64,28 +67,20 @@ export class HeldOnStream {
   async refresh(now = Date.now()): Promise<number> {
     let total = 0;
     for (;;) {
-      let got = 0;
-      const batch = this.o.js.fetch(this.o.stream, this.o.consumer, {
-        batch: FETCH_BATCH,
-        no_wait: true,
-      });
-      // A no_wait fetch has no timer of its own: one the server never answers would hang.
-      const timer = setTimeout(
-        () =>
-          batch.stop(
-            new Error(`no answer to a fetch of ${this.o.consumer} in ${FETCH_TIMEOUT_MS} ms`),
-          ),
-        FETCH_TIMEOUT_MS,
-      );
-      try {
-        for await (const m of batch) {
-          got++;
+      const got = await pullNoWait(
+        this.o.nc,
+        {
+          stream: this.o.stream,
+          consumer: this.o.consumer,
+          batch: FETCH_BATCH,
+          timeoutMs: FETCH_TIMEOUT_MS,
+          inboxPrefix: this.o.inboxPrefix,
+        },
+        (m) => {
           const id = m.headers?.get(KeelHeaders.msgId);
           if (id) this.ids.set(id, now);
-        }
-      } finally {
-        clearTimeout(timer);
-      }
+        },
+      );
       total += got;
       if (got < FETCH_BATCH) break;
     }

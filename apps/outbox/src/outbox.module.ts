@@ -44,6 +44,7 @@ class RelayRunner implements OnApplicationBootstrap, OnModuleDestroy {
     this.relay = new Relay({
       pool: this.pool,
       nc: this.nc,
+      inboxPrefix: this.config.KEEL_NATS_INBOX_PREFIX,
       js: this.js,
       jsm: this.jsm,
       names: this.names,

@@ -25,8 +25,10 @@ import { HeldOnStream } from './held-on-stream';
 
 export interface RelayOptions {
   readonly pool: Pool;
-  /** Its status tells the relay when the server may have restarted (see `reverify`). */
+  /** Pulls what the stream holds; its status tells the relay when the server may have restarted (see `reverify`). */
   readonly nc: NatsConnection;
+  /** The connection's reply prefix (`KEEL_NATS_INBOX_PREFIX`): the relay's pull requests reply there. */
+  readonly inboxPrefix?: string | undefined;
   readonly js: JetStreamClient;
   readonly names: KeelNames;
   readonly log: Logger;
@@ -112,7 +114,8 @@ export class Relay {
 
   constructor(private readonly o: RelayOptions) {
     this.held = new HeldOnStream({
-      js: o.js,
+      nc: o.nc,
+      inboxPrefix: o.inboxPrefix,
       jsm: o.jsm,
       stream: o.names.streams.events,
       consumer: o.names.consumers.relayHeld,
