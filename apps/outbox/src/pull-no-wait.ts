@@ -18,13 +18,15 @@ const codec = JSONCodec<{ batch: number; no_wait: true }>();
  * `batch` messages, without waiting for more. Resolves with how many were
  * handed to `onMessage` once the server says the request is over: a full
  * batch, `404` (nothing there) or `408` (fewer than asked). Any other status
- * (`409` consumer deleted, `503` no stream) rejects.
+ * rejects with its code and description (`409`: a batch above the consumer's
+ * limit, the consumer deleted mid-request). JetStream does not answer a pull
+ * for a consumer that does not exist: that one rejects after `timeoutMs`.
  *
  * Not `js.fetch(…, { no_wait: true })`: nats.js 2.29 stops that iterator at
  * the last message and never unsubscribes its reply subscription unless the
  * batch was filled. A poll that finds fewer messages than it asks for — every
  * poll, normally — left one subscription behind in the client and the server,
- * and a soak grew the outbox's heap by ~1 MiB a minute. This one always
+ * and a soak grew the outbox's live heap by ~1 MiB a minute. This one always
  * unsubscribes.
  */
 export function pullNoWait(
