@@ -15,7 +15,12 @@ export async function modelServer(opts: {
   const script = SCRIPTS[opts.script];
   if (!script)
     throw new Error(`unknown script '${opts.script}' (known: ${Object.keys(SCRIPTS).join(', ')})`);
-  const model = await startScriptedModel(script(), { port: opts.port, host: opts.host });
+  // Nothing reads the requests back here, so none are kept: it may serve for days.
+  const model = await startScriptedModel(script(), {
+    port: opts.port,
+    host: opts.host,
+    keepRequests: 0,
+  });
   console.log(`scripted model listening at ${model.baseUrl}`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

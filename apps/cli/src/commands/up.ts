@@ -54,7 +54,8 @@ export async function up(opts: { demo: boolean; env: NodeJS.ProcessEnv }): Promi
       KEEL_PREFIX: prefix,
     };
     if (!opts.env.KEEL_MODEL_BASE_URL) {
-      const model = await startScriptedModel(demoScript());
+      // The platform stays up after the demo: keep no requests, or memory grows with each call.
+      const model = await startScriptedModel(demoScript(), { keepRequests: 0 });
       cleanup.push(() => model.close());
       env.KEEL_MODEL_BASE_URL = model.baseUrl;
       out(

@@ -172,6 +172,44 @@ describe('scripted model (driven by the official openai SDK)', () => {
     expect(script).not.toHaveBeenCalled();
     expect(model.rejected.map((r) => r.status)).toEqual([400, 404]);
   });
+
+  it('keeps only the last `keepRequests` requests; the script still sees every index', async () => {
+    const seen: number[] = [];
+    const script: ModelScript = (_body, index) => {
+      seen.push(index);
+      return { content: `reply ${index}` };
+    };
+    const ask = (client: OpenAI, text: string) =>
+      client.chat.completions.create({
+        model: 'scripted-1',
+        messages: [{ role: 'user', content: text }],
+      });
+    const client = (m: ScriptedModel) =>
+      new OpenAI({ baseURL: m.baseUrl, apiKey: 'test', maxRetries: 0 });
+
+    model = await startScriptedModel(script, { keepRequests: 2 });
+    const replies = [];
+    for (const text of ['a', 'b', 'c', 'd', 'e']) replies.push(await ask(client(model), text));
+    await fetch(`${model.baseUrl}/embeddings`, { method: 'POST', body: '{}' });
+    await fetch(`${model.baseUrl}/files`, { method: 'POST', body: '{}' });
+    await fetch(`${model.baseUrl}/models`, { method: 'POST', body: '{}' });
+
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+    expect(replies.map((r) => r.id)).toEqual([1, 2, 3, 4, 5].map((n) => `chatcmpl-scripted-${n}`));
+    expect(model.requests.map((r) => [r.index, r.body.messages[0]?.content])).toEqual([
+      [3, 'd'],
+      [4, 'e'],
+    ]);
+    expect(model.rejected.map((r) => r.path)).toEqual(['/v1/files', '/v1/models']);
+    await model.close();
+
+    // None kept (a long-running server's setting): answers as before, holds nothing.
+    model = await startScriptedModel(script, { keepRequests: 0 });
+    expect((await ask(client(model), 'f')).choices[0]?.message.content).toBe('reply 0');
+    await fetch(`${model.baseUrl}/embeddings`, { method: 'POST', body: '{}' });
+    expect(model.requests).toEqual([]);
+    expect(model.rejected).toEqual([]);
+  });
 });
 
 /** The same server, the same scripts, over the Anthropic Messages protocol. */

@@ -30,6 +30,13 @@ export interface ScriptedModelOptions {
   port?: number;
   /** Larger request bodies get 413. Default 10 MiB. */
   maxBodyBytes?: number;
+  /**
+   * How many requests `requests` and `rejected` keep, the oldest dropped first.
+   * Default: all of them, for tests that read them back. A long-running server
+   * (`keel model-server`: the benchmark's, docker compose's) keeps none: each
+   * request kept is ~4 KiB that would otherwise grow for as long as it serves.
+   */
+  keepRequests?: number;
 }
 
 export interface ScriptedModel {
@@ -38,9 +45,9 @@ export interface ScriptedModel {
   /** `http://127.0.0.1:<port>`: what the Anthropic SDK takes as `baseURL` (it adds `/v1/messages`). */
   anthropicBaseUrl: string;
   port: number;
-  /** Every model request (both protocols) handed to the script, in arrival order. */
+  /** Every model request (both protocols) handed to the script, in arrival order (see `keepRequests`). */
   readonly requests: RecordedRequest[];
-  /** Requests refused before reaching the script (wrong path, bad JSON, streaming). */
+  /** Requests refused before reaching the script (wrong path, bad JSON, streaming; see `keepRequests`). */
   readonly rejected: RejectedRequest[];
   /** Stops listening and destroys open connections, including hanging ones. */
   close(): Promise<void>;
@@ -79,8 +86,11 @@ export async function startScriptedModel(
   options: ScriptedModelOptions = {},
 ): Promise<ScriptedModel> {
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const keep = options.keepRequests ?? Infinity;
   const requests: RecordedRequest[] = [];
   const rejected: RejectedRequest[] = [];
+  /** Requests handed to the script so far: the script's `index`, whatever is kept. */
+  let received = 0;
   const timers = new Set<NodeJS.Timeout>();
   let toolCallCounter = 0;
   let toolUseCounter = 0;
@@ -132,7 +142,7 @@ export async function startScriptedModel(
     reason: string,
     wire: Wire = wires.openai,
   ) => {
-    rejected.push({
+    keepLast(rejected, keep, {
       method: req.method ?? '',
       path: req.url ?? '',
       headers: req.headers,
@@ -180,8 +190,8 @@ export async function startScriptedModel(
     if (body.stream === true)
       return reject(req, res, raw, 400, 'stream: true is not supported', wire);
 
-    const index = requests.length;
-    requests.push({
+    const index = received++;
+    keepLast(requests, keep, {
       index,
       protocol,
       path,
@@ -256,6 +266,13 @@ export async function startScriptedModel(
       return closeServer(server);
     },
   };
+}
+
+/** Appends `item`, then drops the oldest entries beyond `keep`. */
+function keepLast<T>(list: T[], keep: number, item: T): void {
+  if (keep <= 0) return;
+  list.push(item);
+  if (list.length > keep) list.splice(0, list.length - keep);
 }
 
 function routeOf(method: string | undefined, path: string): ModelProtocol | undefined {
