@@ -53,7 +53,9 @@ async function main(argv: string[]): Promise<void> {
     args: ['model-server', '--port', '0', '--host', '127.0.0.1', '--script', 'agent-run-10'],
   });
   const [, modelUrl] = await model.waitForLog(/listening at (\S+)/, 10_000);
-  const sink = await startOtlpReceiver();
+  // Bounded: a soak exports for many minutes. --waterfall reads the last sequential run's spans
+  // right after (a), when at most ~220 runs of ~140 spans have arrived.
+  const sink = await startOtlpReceiver({ keepSpans: 50_000, keepRawExports: 0 });
   const config = {
     KEEL_TRACE_SAMPLE_RATIO: String(sampleRatio),
     KEEL_DB_POOL_SIZE: '16',

@@ -62,7 +62,11 @@ export async function up(opts: { demo: boolean; env: NodeJS.ProcessEnv }): Promi
         `Model      scripted OpenAI-compatible model at ${model.baseUrl} (set KEEL_MODEL_BASE_URL for a real one)`,
       );
     }
-    const otlp = opts.env.OTEL_EXPORTER_OTLP_ENDPOINT ? undefined : await startOtlpReceiver();
+    // The demo prints its run's trace from here; after it, the platform keeps serving, so the
+    // sink keeps only recent spans (ample for the demo's ~140) and no raw exports.
+    const otlp = opts.env.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? undefined
+      : await startOtlpReceiver({ keepSpans: 10_000, keepRawExports: 0 });
     if (otlp) {
       cleanup.push(() => otlp.close());
       env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp.endpoint;

@@ -124,4 +124,39 @@ describe('OTLP receiver', () => {
     expect(receiver.rejected).toHaveLength(1);
     expect(receiver.spans()).toEqual([]);
   });
+
+  it('keeps only the last `keepSpans` spans and `keepRawExports` bodies', async () => {
+    const bounded = await startOtlpReceiver({ keepSpans: 3, keepRawExports: 1 });
+    const post = (names: string[]) =>
+      fetch(`${bounded.endpoint}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          resourceSpans: [
+            {
+              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'x' } }] },
+              scopeSpans: [
+                {
+                  spans: names.map((name, i) => ({
+                    traceId: '000102030405060708090a0b0c0d0e0f',
+                    spanId: `000000000000000${i}`,
+                    name,
+                    kind: 1,
+                  })),
+                },
+              ],
+            },
+          ],
+        }),
+      });
+    try {
+      expect((await post(['a', 'b'])).status).toBe(200);
+      expect((await post(['c', 'd'])).status).toBe(200);
+      expect(bounded.spans().map((s) => s.name)).toEqual(['b', 'c', 'd']);
+      expect(bounded.rawExports()).toHaveLength(1);
+      expect(bounded.rawExports()[0]).toContain('"d"');
+    } finally {
+      await bounded.close();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../http-body';
+import { keepLast } from '../keep-last';
 import { closeServer, listen, sendJson } from '../http-server';
 import { waitFor } from '../wait-for';
 import { flattenTraceExport, type ReceivedSpan } from './otlp-json';
@@ -36,12 +37,24 @@ export interface OtlpReceiver {
 
 const MAX_EXPORT_BYTES = 32 * 1024 * 1024;
 
+export interface OtlpReceiverOptions {
+  /**
+   * How many spans `spans()` keeps, the oldest dropped first. Default: all, for
+   * tests. A sink that serves for long (`keel up`'s, the benchmark's) sets a bound.
+   */
+  keepSpans?: number;
+  /** How many export bodies `rawExports()` keeps, the oldest dropped first. Default: all. */
+  keepRawExports?: number;
+}
+
 /**
  * A minimal OTLP/HTTP trace collector for tests: accepts JSON exports on
  * `POST /v1/traces` (what `@opentelemetry/exporter-trace-otlp-http` sends) and
  * keeps the spans in memory. Protobuf exports get 415 and are listed in `rejected`.
  */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
+  const keepSpans = options.keepSpans ?? Infinity;
+  const keepRaw = options.keepRawExports ?? Infinity;
   const received: ReceivedSpan[] = [];
   const raw: string[] = [];
   const rejected: OtlpReceiver['rejected'] = [];
@@ -65,8 +78,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     } catch (err) {
       return refuse(400, err instanceof Error ? err.message : String(err));
     }
-    received.push(...spans);
-    raw.push(text);
+    keepLast(received, keepSpans, ...spans);
+    keepLast(raw, keepRaw, text);
     sendJson(res, 200, {});
   }
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../http-body';
+import { keepLast } from '../keep-last';
 import { closeServer, listen, sendJson } from '../http-server';
 import {
   anthropicErrorBody,
@@ -266,13 +267,6 @@ export async function startScriptedModel(
       return closeServer(server);
     },
   };
-}
-
-/** Appends `item`, then drops the oldest entries beyond `keep`. */
-function keepLast<T>(list: T[], keep: number, item: T): void {
-  if (keep <= 0) return;
-  list.push(item);
-  if (list.length > keep) list.splice(0, list.length - keep);
 }
 
 function routeOf(method: string | undefined, path: string): ModelProtocol | undefined {
