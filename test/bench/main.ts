@@ -9,6 +9,7 @@ import { scaling, sequential, soak, throughput } from './phases';
 import { writeReport, renderHops, renderTable } from './report';
 import { PEERS, type BenchResults } from './results';
 import { calibrate, type Calibration } from './calibrate';
+import { measureFloor } from './floor-run';
 import { RunSubmitter } from './run-submitter';
 import { renderWaterfall } from './waterfall';
 
@@ -24,6 +25,7 @@ import { renderWaterfall } from './waterfall';
  *   --slowest    print the event timeline of the slowest run of the throughput phase
  *   --env K=V    a service setting for this run (repeatable), to compare with and without a change
  *   --planners N  run N planner replicas (default 1): the planner is the busiest service under load
+ *   --no-floor   skip measuring the architecture's floor after (a)-(c) (bench:floor, ~30 s)
  * Starts its own stack (fresh schema and stream prefix) on the local NATS and
  * PostgreSQL, the scripted model as a separate process, and a local OTLP sink.
  */
@@ -46,6 +48,11 @@ async function main(argv: string[]): Promise<void> {
     const i = argv.indexOf(name);
     return i >= 0 ? Number(argv[i + 1]) : fallback;
   };
+  // (a) and (b) as issue 3 defines them; the smoke's are only long enough to prove the bench works.
+  const shape =
+    mode === 'smoke'
+      ? { warmupRuns: 5, sequentialRuns: 20, throughputRuns: 200, inFlight: 16 }
+      : { warmupRuns: 20, sequentialRuns: 200, throughputRuns: 2000, inFlight: 64 };
   const startedAt = new Date().toISOString();
   const model = spawnService({
     name: 'scripted-model',
@@ -118,21 +125,19 @@ async function main(argv: string[]): Promise<void> {
       log('machine speed now: PostgreSQL commits and JetStream publish+acks, one at a time');
       const before = await measureMachine();
       results.calibration = { before, after: before };
-      const smoke = mode === 'smoke';
-      log(`(a) sequential: ${smoke ? 5 : 20} warm-up + ${smoke ? 20 : 200} runs`);
+      log(`(a) sequential: ${shape.warmupRuns} warm-up + ${shape.sequentialRuns} runs`);
       results.sequential = await sequential(
         stack,
         submitter,
-        smoke ? 5 : 20,
-        smoke ? 20 : 200,
+        shape.warmupRuns,
+        shape.sequentialRuns,
         model.pid,
       );
       if (waterfall) await printWaterfall(sink, submitter.lastRunId);
     }
     if ((mode === 'default' || mode === 'smoke') && !sequentialOnly) {
-      const smoke = mode === 'smoke';
-      log(`(b) throughput: ${smoke ? 200 : 2000} runs, ${smoke ? 16 : 64} in flight`);
-      const t = await throughput(stack, submitter, smoke ? 200 : 2000, smoke ? 16 : 64);
+      log(`(b) throughput: ${shape.throughputRuns} runs, ${shape.inFlight} in flight`);
+      const t = await throughput(stack, submitter, shape.throughputRuns, shape.inFlight);
       results.throughput = t.throughput;
       results.cost = t.cost;
     }
@@ -168,6 +173,17 @@ async function main(argv: string[]): Promise<void> {
     await stack.stop();
     await stopAll([model]);
     await sink.close();
+  }
+  // After Keel's stack has stopped, so that its idle services do not share the machine with it.
+  if ((mode === 'default' || mode === 'smoke') && !sequentialOnly && !argv.includes('--no-floor')) {
+    log(
+      `the floor: the same hops without Keel, at 1 then ${shape.inFlight} in flight (npm run bench:floor)`,
+    );
+    results.floor = await measureFloor(shape).catch((err: unknown) => {
+      // A yardstick, not part of the workload: the run's own figures stand without it.
+      log(`the floor could not be measured: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    });
   }
   if (results.sequential?.hops) console.log(`\n${renderHops(results.sequential.hops)}`);
   console.log(`\n${renderTable(results)}`);

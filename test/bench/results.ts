@@ -123,7 +123,24 @@ export interface BenchResults {
       eventLoopDelayP99EndMs: number;
     }[];
   };
+  /**
+   * The architecture's floor (`npm run bench:floor`) measured right after this
+   * run: Keel's figures divided by these hold steadier across the machine's
+   * moods than its absolute figures (docs/performance.md).
+   */
+  readonly floor?: FloorSummary;
   readonly peers: readonly PeerRow[];
+}
+
+/** The floor at 1 in flight (latency) and at 64 (throughput, CPU), in the peers' shape. */
+export interface FloorSummary {
+  readonly stepP50Ms: number;
+  readonly stepP99Ms: number;
+  readonly stepsPerS: number;
+  /** All its processes but the model server: the same processes as Keel's (c). */
+  readonly cpuSPer1kSteps: number;
+  /** The floor's own result files. */
+  readonly files: readonly string[];
 }
 
 /** Measured elsewhere on the same machine kind, same workload (issue 3, 2026-11-21). */

@@ -18,6 +18,7 @@ export const COMPARISON_COLUMNS: readonly Column[] = [
 ];
 
 export const KEEL_SYSTEM = 'Keel (this run)';
+export const FLOOR_SYSTEM = 'floor: the same hops without Keel (this run)';
 
 /** This run's numbers in the peers' shape; measures whose section is missing stay undefined. */
 export function keelRow(r: BenchResults): PeerRow {
@@ -49,7 +50,34 @@ export interface ComparisonRow {
   readonly note: string;
 }
 
-/** Keel first (cells marked against DBOS), then every peer as given. */
+/**
+ * Keel's figures over the floor's measured in the same minutes (latency and CPU:
+ * times the floor's; steps/s: its share of the floor's), or undefined without a floor.
+ */
+export function floorRatios(r: BenchResults): string | undefined {
+  if (!r.floor) return undefined;
+  const keel = keelRow(r);
+  const ratio = (col: Column) => {
+    const k = keel[col.key];
+    const f = r.floor?.[col.key];
+    return k === undefined || f === undefined || f === 0 ? undefined : k / f;
+  };
+  const label: Record<Measure, string> = {
+    stepP50Ms: 'step p50',
+    stepP99Ms: 'step p99',
+    stepsPerS: 'steps/s',
+    cpuSPer1kSteps: 'CPU per step',
+  };
+  const parts = COMPARISON_COLUMNS.flatMap((c) => {
+    const x = ratio(c);
+    if (x === undefined) return [];
+    const value = c.better === 'higher' ? `${Math.round(x * 100)} %` : `${x.toFixed(2)}×`;
+    return [`${label[c.key]} ${value}`];
+  });
+  return parts.length > 0 ? `Keel against the floor: ${parts.join(', ')}` : undefined;
+}
+
+/** Keel first (cells marked against DBOS), the floor of this run if measured, then every peer as given. */
 export function comparisonRows(r: BenchResults): ComparisonRow[] {
   const keel = keelRow(r);
   const ref = dbosPeer(r.peers);
@@ -59,6 +87,15 @@ export function comparisonRows(r: BenchResults): ComparisonRow[] {
   });
   return [
     { system: KEEL_SYSTEM, cells: keelCells, note: '' },
+    ...(r.floor
+      ? [
+          {
+            system: FLOOR_SYSTEM,
+            cells: COMPARISON_COLUMNS.map((c) => c.fmt(r.floor?.[c.key])),
+            note: '',
+          },
+        ]
+      : []),
     ...r.peers.map((p) => ({
       system: p.system,
       cells: COMPARISON_COLUMNS.map((c) => c.fmt(p[c.key])),

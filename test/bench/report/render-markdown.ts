@@ -1,5 +1,5 @@
 import type { BenchResults, Distribution } from '../results';
-import { COMPARISON_COLUMNS, comparisonRows, dbosPeer } from './compare';
+import { COMPARISON_COLUMNS, comparisonRows, dbosPeer, floorRatios } from './compare';
 import { fmt2, fmtDateTime, fmtInt, fmtMiB, fmtMs } from './format';
 import { measureSections, type Section } from './measures';
 
@@ -121,6 +121,14 @@ function peersSection(r: BenchResults): string[] {
       header,
       rows.map((x) => [x.system, ...x.cells, ...(withNotes ? [x.note] : [])]),
     ),
+    ...(r.floor
+      ? [
+          `${floorRatios(r) ?? ''}. The floor (\`npm run bench:floor\`) makes the same hops per step ` +
+            'with bare Node processes, measured right after this run (step latency at 1 in flight, ' +
+            "steps/s and CPU at 64, its model server left out of CPU as Keel's is): " +
+            "these ratios hold steadier across the machine's speed than the figures themselves.",
+        ]
+      : []),
   ];
 }
 

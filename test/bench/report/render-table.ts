@@ -1,6 +1,6 @@
 import type { HopGap } from '../hop-timeline';
 import type { BenchResults } from '../results';
-import { COMPARISON_COLUMNS, comparisonRows, dbosPeer } from './compare';
+import { COMPARISON_COLUMNS, comparisonRows, dbosPeer, floorRatios } from './compare';
 import { fmtDateTime } from './format';
 import { measureSections } from './measures';
 
@@ -40,6 +40,7 @@ export function renderTable(r: BenchResults): string {
           ref ? `; ✓/✗ = Keel better/not better than ${ref.system}` : ''
         }:`,
         alignColumns(withNotes ? [...header, 'note'] : header, body),
+        ...(floorRatios(r) ? [`${floorRatios(r)} (the floor measured right after this run)`] : []),
       ].join('\n'),
     );
   }

@@ -221,6 +221,24 @@ describe('bench report', () => {
       expect(keel).toContain('—');
     });
 
+    it('adds the floor measured after the run, and Keel against it', () => {
+      const floor = { stepP50Ms: 0.4, stepP99Ms: 1.45, stepsPerS: 3000, cpuSPer1kSteps: 0.6 };
+      const t = renderTable({ ...full, floor: { ...floor, files: [] } });
+      const row = lineWith(t, 'floor: the same hops without Keel (this run)');
+      expect(row).toMatch(/0\.40 +1\.45 +3000 +0\.60$/);
+      expect(row).not.toMatch(/[✓✗]/);
+      // 1.20 / 0.40, 2.90 / 1.45, 2400 / 3000, 0.75 / 0.60
+      expect(t).toContain(
+        'Keel against the floor: step p50 3.00×, step p99 2.00×, steps/s 80 %, CPU per step 1.25×',
+      );
+      expect(renderTable(full)).not.toContain('floor');
+      const md = renderMarkdown({ ...full, floor: { ...floor, files: [] } });
+      expect(md).toContain(
+        '| floor: the same hops without Keel (this run) | 0.40 | 1.45 | 3000 | 0.60 |',
+      );
+      expect(md).toContain('Keel against the floor: step p50 3.00×');
+    });
+
     it('leaves out the comparison without peers', () => {
       expect(renderTable({ ...full, peers: [] })).not.toContain('Keel (this run)');
     });
