@@ -124,8 +124,9 @@ function peersSection(r: BenchResults): string[] {
     ...(r.floor
       ? [
           `${floorRatios(r) ?? ''}. The floor (\`npm run bench:floor\`) makes the same hops per step ` +
-            'with bare Node processes, measured right after this run (step latency at 1 in flight, ' +
-            "steps/s and CPU at 64, its model server left out of CPU as Keel's is): " +
+            'with bare Node processes, measured right after this run over as many steps (step ' +
+            "latency at 1 in flight, steps/s and CPU at the throughput phase's in-flight count, its " +
+            "model server left out of CPU as Keel's is): " +
             "these ratios hold steadier across the machine's speed than the figures themselves.",
         ]
       : []),
