@@ -28,6 +28,7 @@ import {
   type AggregateCache,
   type AppendBatcher,
   type FastPublisher,
+  type ReadBatcher,
 } from '@keel/runtime';
 import type { ToolRegistry } from '@keel/tools';
 import type { BudgetClient } from './budget/budget-client';
@@ -63,6 +64,8 @@ export interface DriverDeps {
   readonly publisher: FastPublisher;
   /** Steps of different runs that commit together share one statement. */
   readonly batcher: AppendBatcher;
+  /** Runs read from the log together (a cache miss: a run's first delivery) share one statement. */
+  readonly reader?: ReadBatcher;
   readonly policy: DriverPolicy;
   /** Called after each commit that ended a run (e.g. for a dead letter or an alert). */
   readonly onRunEnded?: (state: ActiveRunState, events: readonly RunEvent[]) => void;
@@ -103,7 +106,7 @@ export class RunDriver {
     let { decide, inbox } = input;
     const streamId = streamIds.run(runId);
     for (let i = 0; i < MAX_ITERATIONS_PER_DELIVERY; i++) {
-      const entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+      const entry = await this.load(streamId);
       const events: RunEvent[] = decide ? decide(entry.state) : [];
       if (events.length === 0 && inbox) {
         // Nothing to record from this delivery: a redelivery, a late input, or a cached state
@@ -180,13 +183,13 @@ export class RunDriver {
   ): Promise<RunCommandReply> {
     const streamId = streamIds.run(runId);
     for (let conflicts = 0; ; conflicts++) {
-      let entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+      let entry = await this.load(streamId);
       let verdict = decide(entry.state);
       if (verdict.kind === 'refused' || verdict.events.length === 0) {
         // Refusing or ignoring on a cached state that may be behind the stream (another
         // replica wrote it): decide once more from the stream itself.
         this.deps.cache.delete(streamId);
-        entry = await loadAggregate(this.deps.pool, runAggregate, streamId, this.deps.cache);
+        entry = await this.load(streamId);
         verdict = decide(entry.state);
       }
       if (verdict.kind === 'refused')
@@ -255,6 +258,11 @@ export class RunDriver {
         'RUN_TIMED_OUT',
         `run ${after.runId} passed its deadline ${timedOut.data.deadlineAt} with nothing to return`,
       );
+  }
+
+  private load(streamId: string) {
+    const { pool, cache, reader } = this.deps;
+    return loadAggregate(pool, runAggregate, streamId, cache, reader);
   }
 
   private metadata(state: RunState, causationId: string) {

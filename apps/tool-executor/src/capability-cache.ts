@@ -1,15 +1,16 @@
-import type { Pool } from 'pg';
 import { streamIds } from '@keel/contracts';
-import { readStream } from '@keel/event-store';
+import type { ReadBatcher } from '@keel/runtime';
 
 /**
  * A run's capability (its allowed tools) never changes after RunRequested, so
- * each executor reads it once per run and keeps it in a bounded LRU.
+ * each executor reads it once per run and keeps it in a bounded LRU. Reads go
+ * through the `ReadBatcher`: the first calls of runs that arrive together
+ * share one statement.
  */
 export class CapabilityCache {
-  private readonly runs = new Map<string, ReadonlySet<string> | null>();
+  private readonly runs = new Map<string, ReadonlySet<string>>();
   constructor(
-    private readonly pool: Pool,
+    private readonly reader: ReadBatcher,
     private readonly max = 10_000,
   ) {}
 
@@ -17,7 +18,7 @@ export class CapabilityCache {
   async toolsOf(runId: string): Promise<ReadonlySet<string> | null> {
     const hit = this.runs.get(runId);
     if (hit) return hit;
-    const [first] = await readStream(this.pool, streamIds.run(runId), { toVersion: 1 });
+    const [first] = await this.reader.read(streamIds.run(runId), { toVersion: 1 });
     const tools = first?.type === 'RunRequested' ? new Set(first.data.capability.tools) : null;
     if (tools) {
       this.runs.set(runId, tools);

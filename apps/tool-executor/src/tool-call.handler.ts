@@ -18,7 +18,12 @@ import {
   type InboundMessage,
 } from '@keel/messaging';
 import { retryDecision, type BreakerTransition, type FleetBreakerView } from '@keel/resilience';
-import { loadAggregate, type AppendBatcher, type FastPublisher } from '@keel/runtime';
+import {
+  loadAggregate,
+  type AppendBatcher,
+  type FastPublisher,
+  type ReadBatcher,
+} from '@keel/runtime';
 import { KeelAttr, withLogContext } from '@keel/telemetry';
 import { SideEffect, type ToolDefinition, type ToolError, type ToolRegistry } from '@keel/tools';
 import type { CapabilityCache } from './capability-cache';
@@ -39,6 +44,8 @@ export interface ToolCallDeps {
   readonly publisher: FastPublisher;
   /** Outcomes that complete together are written in one statement. */
   readonly batcher: AppendBatcher;
+  /** Calls' streams read together (redeliveries, write tools) share one statement. */
+  readonly reader: ReadBatcher;
   readonly resources: PoolResourceSet;
   readonly breakers: ToolBreakers;
   /** Fleet-wide breakers published by the budget guard (docs/design/fleet-breakers.md). */
@@ -90,7 +97,7 @@ export function toolCallHandler(deps: ToolCallDeps) {
       const fresh = msg.deliveries === 1 && def?.sideEffect === SideEffect.Read;
       const entry = fresh
         ? { state: callAggregate.initial(), version: 0 }
-        : await loadAggregate(deps.pool, callAggregate, streamId);
+        : await loadAggregate(deps.pool, callAggregate, streamId, undefined, deps.reader);
       if (entry.state.done) return { kind: 'ack' };
 
       const common = { runId, callId, step, tool };

@@ -13,6 +13,7 @@ import type { NatsConnection } from 'nats';
 import { CapabilityCache } from './capability-cache';
 import {
   AppendBatcher,
+  ReadBatcher,
   FastPublisher,
   BreakerSuccessReporter,
   FleetBreakerWatch,
@@ -63,7 +64,8 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async onApplicationBootstrap(): Promise<void> {
     const { config } = this;
-    const capabilities = new CapabilityCache(this.pool);
+    const reader = new ReadBatcher(this.pool);
+    const capabilities = new CapabilityCache(reader);
     this.fleet = new FleetBreakerWatch(
       this.nc,
       this.names,
@@ -82,6 +84,7 @@ class PoolConsumers implements OnApplicationBootstrap, OnApplicationShutdown {
       capabilities,
       publisher,
       batcher,
+      reader,
       resources: this.resources,
       breakers: new ToolBreakers({
         failureThreshold: config.KEEL_TOOL_BREAKER_FAILURES,

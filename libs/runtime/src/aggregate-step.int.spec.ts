@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { uuidv7, type BudgetEvent } from '@keel/contracts';
 import { AggregateCache, runStep, type AggregateSpec } from './aggregate-step';
-import { migratedSchema } from './int-test-support';
+import { countingQueries, migratedSchema } from './int-test-support';
 
 /** Open (reserved, unsettled) reservation ids. */
 const spec: AggregateSpec<ReadonlySet<string>, BudgetEvent> = {
@@ -45,18 +45,7 @@ describe('runStep', () => {
   });
 
   /** The pool, with the name of every query it runs recorded (to see which statements a step costs). */
-  const counting = (names: string[]): Pool =>
-    new Proxy(pool, {
-      get(target, key) {
-        if (key === 'query')
-          return (config: { name?: string; text: string }, ...rest: unknown[]) => {
-            names.push(config.name ?? config.text);
-            return (target.query as (...a: unknown[]) => unknown)(config, ...rest);
-          };
-        const v: unknown = Reflect.get(target, key);
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+  const counting = (names: string[]): Pool => countingQueries(pool, names);
 
   it('assumeNew: a new stream is appended to without being read; a wrong guess fails its version check and the stream is read', async () => {
     const runId = uuidv7();

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { EventMetadata, KeelEvent } from '@keel/contracts';
 import type { AppendBatcher } from './append-batcher';
+import type { ReadBatcher } from './read-batcher';
 import {
   appendToStream,
   ConcurrencyError,
@@ -88,6 +89,8 @@ export interface StepOptions<S, E extends KeelEvent, R> {
   readonly cache?: AggregateCache<S>;
   /** Group appends (and their inbox rows) that happen together into one statement. */
   readonly batcher?: AppendBatcher;
+  /** Group stream reads (cache misses) that happen together into one statement. */
+  readonly reader?: ReadBatcher;
   readonly maxAttempts?: number;
   /**
    * The caller has reason to think the stream does not exist yet (a run's first
@@ -98,15 +101,20 @@ export interface StepOptions<S, E extends KeelEvent, R> {
   readonly assumeNew?: boolean;
 }
 
+/**
+ * The stream's state: the cached entry, or the stream folded (read through
+ * `reader` when given, so reads of several streams share a round trip).
+ */
 export async function loadAggregate<S, E extends KeelEvent>(
   pool: Pool,
   spec: AggregateSpec<S, E>,
   streamId: string,
   cache?: AggregateCache<S>,
+  reader?: ReadBatcher,
 ): Promise<Entry<S>> {
   const cached = cache?.get(streamId);
   if (cached) return cached;
-  const records = await readStream(pool, streamId);
+  const records = reader ? await reader.read(streamId) : await readStream(pool, streamId);
   let state = spec.initial();
   for (const r of records) state = spec.evolve(state, r as unknown as E);
   const entry = { state, version: records.at(-1)?.streamVersion ?? 0 };
@@ -166,14 +174,14 @@ export async function runStep<S, E extends KeelEvent, R>(
     const cached = hit !== undefined || guess;
     let entry = guess
       ? { state: spec.initial(), version: 0 }
-      : (hit ?? (await loadAggregate(pool, spec, opts.streamId, opts.cache)));
+      : (hit ?? (await loadAggregate(pool, spec, opts.streamId, opts.cache, opts.reader)));
     let { events, result } = opts.decide(entry.state);
     if (events.length === 0 && !opts.inbox && cached) {
       // "Nothing to do" decided on a cached state is never checked by an append:
       // the state may be behind the stream (another replica wrote it), so decide
       // once more from the stream itself.
       opts.cache?.delete(opts.streamId);
-      entry = await loadAggregate(pool, spec, opts.streamId, opts.cache);
+      entry = await loadAggregate(pool, spec, opts.streamId, opts.cache, opts.reader);
       ({ events, result } = opts.decide(entry.state));
     }
     try {

@@ -12,6 +12,7 @@ export * from './runtime-stats';
 export * from './fast-publish';
 export * from './publish-span';
 export * from './append-batcher';
+export * from './read-batcher';
 export * from './turn-batch';
 export * from './fleet-breaker-watch';
 export * from './breaker-success-reporter';

@@ -22,3 +22,18 @@ export async function migratedSchema(
     },
   };
 }
+
+/** `pool`, with the name of every query it runs pushed to `names` (to see which statements a step costs). */
+export function countingQueries(pool: Pool, names: string[]): Pool {
+  return new Proxy(pool, {
+    get(target, key) {
+      if (key === 'query')
+        return (config: { name?: string; text: string }, ...rest: unknown[]) => {
+          names.push(config.name ?? config.text);
+          return (target.query as (...a: unknown[]) => unknown)(config, ...rest);
+        };
+      const v: unknown = Reflect.get(target, key);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
