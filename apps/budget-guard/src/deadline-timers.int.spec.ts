@@ -27,6 +27,40 @@ describe('DeadlineTimers against PostgreSQL', () => {
     expect(await timerOf(runId)).toBe(1);
   });
 
+  it('arms runs asked for in the same turn in one statement, each with its own answer', async () => {
+    const timers = new DeadlineTimers(pool, log);
+    const [armed, fresh, twice] = [uuidv7(), uuidv7(), uuidv7()];
+    expect(await timers.arm(armed, 'acme', deadline())).toBe(true);
+    const statements: string[] = [];
+    const query = pool.query.bind(pool);
+    const spy = jest.spyOn(pool, 'query').mockImplementation(((config: { name?: string }) => {
+      statements.push(config.name ?? '?');
+      return query(config as never);
+    }) as never);
+    try {
+      const answers = await Promise.all([
+        timers.arm(armed, 'acme', deadline()),
+        timers.arm(fresh, 'acme', deadline()),
+        timers.arm(twice, 'acme', deadline()),
+        timers.arm(twice, 'acme', deadline()), // a retried first reservation in the same turn
+      ]);
+      expect(answers).toEqual([false, true, true, false]);
+      expect(statements).toEqual(['keel_arm_deadlines']);
+      // One bad row (a deadline PostgreSQL cannot read) fails its own arming only.
+      const bad = uuidv7();
+      const other = uuidv7();
+      const mixed = await Promise.allSettled([
+        timers.arm(bad, 'acme', 'not a time'),
+        timers.arm(other, 'acme', deadline()),
+      ]);
+      expect(mixed[0].status).toBe('rejected');
+      expect(mixed[1]).toEqual({ status: 'fulfilled', value: true });
+    } finally {
+      spy.mockRestore();
+    }
+    for (const r of [armed, fresh, twice]) expect(await timerOf(r)).toBe(1);
+  });
+
   it('disarms finished runs together, soon after; stop() deletes what is still pending', async () => {
     const timers = new DeadlineTimers(pool, log, { disarmEveryMs: 50 });
     const runs = [uuidv7(), uuidv7(), uuidv7()];

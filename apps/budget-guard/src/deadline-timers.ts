@@ -1,8 +1,19 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { TurnBatch } from '@keel/runtime';
 
 const ARM = `INSERT INTO deadline_timers (run_id, tenant, deadline_at) VALUES ($1, $2, $3)
              ON CONFLICT (run_id) DO NOTHING`;
+const ARM_MANY = `INSERT INTO deadline_timers (run_id, tenant, deadline_at)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+  ON CONFLICT (run_id) DO NOTHING
+  RETURNING run_id::text AS run_id`;
+
+interface Arming {
+  readonly runId: string;
+  readonly tenant: string;
+  readonly deadlineAt: string;
+}
 const DISARM = 'DELETE FROM deadline_timers WHERE run_id = ANY($1::uuid[])';
 
 export interface DeadlineTimersOptions {
@@ -15,7 +26,8 @@ export interface DeadlineTimersOptions {
  * written with no more statements than their guarantees need:
  * - **arm** (a run's first reservation asks for it) says whether it created the
  *   row: then no reservation of the run got this far before, so its budget
- *   stream is new and need not be read;
+ *   stream is new and need not be read. Runs armed in the same event-loop turn
+ *   (first reservations that arrived together) share one statement;
  * - **disarm** is not urgent — a timer left behind fires on a finished run,
  *   which records `RunDeadlineExceeded` the planner ignores — so finished runs'
  *   timers are deleted together in one statement every `disarmEveryMs`.
@@ -25,6 +37,7 @@ export class DeadlineTimers {
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly disarmEveryMs: number;
+  private readonly arming: TurnBatch<Arming, boolean | Error>;
 
   constructor(
     private readonly pool: Pool,
@@ -32,16 +45,48 @@ export class DeadlineTimers {
     opts: DeadlineTimersOptions = {},
   ) {
     this.disarmEveryMs = opts.disarmEveryMs ?? 200;
+    this.arming = new TurnBatch((batch) =>
+      batch.length === 1 ? Promise.all([this.armOne(batch[0]!)]) : this.armMany(batch),
+    );
   }
 
   /** Arms the run's timer unless it is armed already; true when this call created it. */
   async arm(runId: string, tenant: string, deadlineAt: string): Promise<boolean> {
-    const res = await this.pool.query({
-      name: 'keel_arm_deadline',
-      text: ARM,
-      values: [runId, tenant, deadlineAt],
-    });
-    return res.rowCount === 1;
+    const created = await this.arming.add({ runId, tenant, deadlineAt });
+    if (created instanceof Error) throw created;
+    return created;
+  }
+
+  private armOne(a: Arming): Promise<boolean | Error> {
+    return this.pool
+      .query({ name: 'keel_arm_deadline', text: ARM, values: [a.runId, a.tenant, a.deadlineAt] })
+      .then(
+        (res) => res.rowCount === 1,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+  }
+
+  /**
+   * One statement for the batch. A run armed twice in it is created at most
+   * once (its first arming, as one statement each would have). If the
+   * statement fails, each arming is tried alone, so one bad row fails only its own.
+   */
+  private async armMany(batch: readonly Arming[]): Promise<(boolean | Error)[]> {
+    try {
+      const res = await this.pool.query<{ run_id: string }>({
+        name: 'keel_arm_deadlines',
+        text: ARM_MANY,
+        values: [
+          batch.map((a) => a.runId),
+          batch.map((a) => a.tenant),
+          batch.map((a) => a.deadlineAt),
+        ],
+      });
+      const created = new Set(res.rows.map((r) => r.run_id));
+      return batch.map((a) => created.delete(a.runId.toLowerCase()));
+    } catch {
+      return Promise.all(batch.map((a) => this.armOne(a)));
+    }
   }
 
   /** Removes the timer of a run that ended (soon, with others; see the class comment). */
