@@ -1,9 +1,10 @@
 import { currentSchemaVersion, type KeelEvent } from '@keel/contracts';
 import { ConcurrencyError } from './errors';
-import { EVENT_ROW_COLUMNS, itemEventRow, validateForAppend } from './new-event-rows';
+import { EVENT_ROW_COLUMNS, eventRowsJson, validateForAppend } from './new-event-rows';
 import type { Queryable } from './queryable';
 import type { AppendResult, NewEvent, RecordedEvent } from './types';
 import type { InboxEntry } from './append';
+import { rememberWrittenJson } from './written-json';
 
 /**
  * Appends to several streams in ONE statement (one round trip, one commit):
@@ -14,7 +15,7 @@ import type { InboxEntry } from './append';
  * the caller then appends the items one by one (`appendToStream`).
  *
  * Per-stream order is kept: positions are assigned in item/event order.
- * Items are $1 and their events $2, each one JSON document (`itemEventRow`).
+ * Items are $1 and their events $2, each one JSON document (`eventRowsJson`).
  */
 const APPEND_MANY_SQL = `
 WITH items AS (
@@ -94,7 +95,7 @@ export async function appendMany(
           message_id: i.inbox?.messageId ?? null,
         })),
       ),
-      JSON.stringify(valid.flatMap((events, i) => events.map((v) => itemEventRow(v, i + 1)))),
+      eventRowsJson(valid.flatMap((events, i) => events.map((v) => ({ v, item: i + 1 })))),
     ],
   });
   const byStream = new Map<string, Row[]>();
@@ -120,18 +121,21 @@ export async function appendMany(
     if (rows.length !== events.length)
       return new ConcurrencyError(item.streamId, item.expectedVersion);
     const byVersion = new Map(rows.map((r) => [r.stream_version, r]));
-    const records = events.map(({ event, metadata }, k): RecordedEvent => {
+    const records = events.map(({ event, metadata, dataJson, metadataJson }, k): RecordedEvent => {
       const row = byVersion.get(item.expectedVersion + k + 1)!;
-      return {
-        ...event,
-        metadata,
-        globalPosition: BigInt(row.global_position),
-        transactionId: row.transaction_id,
-        streamId: item.streamId,
-        streamVersion: row.stream_version,
-        schemaVersion: currentSchemaVersion(event.type),
-        createdAt: row.created_at,
-      };
+      return rememberWrittenJson(
+        {
+          ...event,
+          metadata,
+          globalPosition: BigInt(row.global_position),
+          transactionId: row.transaction_id,
+          streamId: item.streamId,
+          streamVersion: row.stream_version,
+          schemaVersion: currentSchemaVersion(event.type),
+          createdAt: row.created_at,
+        },
+        { dataJson, metadataJson },
+      );
     });
     return { nextExpectedVersion: item.expectedVersion + events.length, records };
   });

@@ -1,9 +1,10 @@
 import { currentSchemaVersion, type KeelEvent } from '@keel/contracts';
 import { ConcurrencyError, DuplicateEventError, EventStoreArgumentError } from './errors';
-import { EVENT_ROW_COLUMNS, eventRow, validateForAppend } from './new-event-rows';
+import { EVENT_ROW_COLUMNS, eventRowsJson, validateForAppend } from './new-event-rows';
 import { pgErrorFields } from './pg-errors';
 import type { Queryable } from './queryable';
 import type { AppendResult, NewEvent, RecordedEvent } from './types';
+import { rememberWrittenJson } from './written-json';
 
 interface AppendedRow {
   global_position: string;
@@ -16,7 +17,7 @@ interface AppendedRow {
  * One statement for the whole batch. It inserts only when the stream is at
  * exactly $2 (0 rows otherwise), so versions stay gapless; two writers that
  * both pass the check collide on (stream_id, stream_version) instead. The
- * events are $3, one JSON document (`eventRow`).
+ * events are $3, one JSON document (`eventRowsJson`).
  */
 const APPEND_SQL = `
 WITH head AS (
@@ -98,7 +99,7 @@ export async function appendToStream<E extends KeelEvent>(
   if (events.length === 0 && !inbox) return { nextExpectedVersion: expectedVersion, records: [] };
 
   const valid = events.map((e, index) => validateForAppend(streamId, e, index));
-  const values = [streamId, expectedVersion, JSON.stringify(valid.map(eventRow))];
+  const values = [streamId, expectedVersion, eventRowsJson(valid.map((v) => ({ v })))];
   let rows: AppendedRow[];
   try {
     if (inbox) {
@@ -132,18 +133,21 @@ export async function appendToStream<E extends KeelEvent>(
   if (rows.length !== valid.length) throw new ConcurrencyError(streamId, expectedVersion);
 
   const byVersion = new Map(rows.map((r) => [r.stream_version, r]));
-  const records = valid.map(({ event, metadata }, i): RecordedEvent => {
+  const records = valid.map(({ event, metadata, dataJson, metadataJson }, i): RecordedEvent => {
     const row = byVersion.get(expectedVersion + i + 1)!;
-    return {
-      ...event,
-      metadata,
-      globalPosition: BigInt(row.global_position),
-      transactionId: row.transaction_id,
-      streamId,
-      streamVersion: row.stream_version,
-      schemaVersion: currentSchemaVersion(event.type),
-      createdAt: row.created_at,
-    };
+    return rememberWrittenJson(
+      {
+        ...event,
+        metadata,
+        globalPosition: BigInt(row.global_position),
+        transactionId: row.transaction_id,
+        streamId,
+        streamVersion: row.stream_version,
+        schemaVersion: currentSchemaVersion(event.type),
+        createdAt: row.created_at,
+      },
+      { dataJson, metadataJson },
+    );
   });
   return { nextExpectedVersion: expectedVersion + events.length, records };
 }

@@ -14,3 +14,4 @@ export * from './inbox';
 export * from './transaction';
 export * from './pg-errors';
 export * from './append-many';
+export { writtenJsonOf, type WrittenJson } from './written-json';

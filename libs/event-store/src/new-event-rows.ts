@@ -7,10 +7,16 @@ import {
 import { InvalidEventError } from './errors';
 import type { NewEvent } from './types';
 
-/** An event as it is stored: the parsed (validated) form of what the caller gave. */
+/**
+ * An event as it is stored: the parsed (validated) form of what the caller
+ * gave, with its `data` and `metadata` serialised once, here, for both the
+ * statement and (through `writtenJsonOf`) the writer's publish.
+ */
 export interface ValidEvent {
   readonly event: KeelEvent;
   readonly metadata: EventMetadata;
+  readonly dataJson: string;
+  readonly metadataJson: string;
 }
 
 /** Validates one event of an append against its contract (`InvalidEventError` if it fails). */
@@ -19,38 +25,42 @@ export function validateForAppend(
   e: NewEvent<KeelEvent>,
   index: number,
 ): ValidEvent {
+  let event: KeelEvent;
+  let metadata: EventMetadata;
   try {
-    return { event: validateNewEvent(e), metadata: EventMetadata.parse(e.metadata) };
+    event = validateNewEvent(e);
+    metadata = EventMetadata.parse(e.metadata);
   } catch (cause) {
     throw new InvalidEventError(streamId, index, String(e.type), { cause });
   }
+  return {
+    event,
+    metadata,
+    dataJson: JSON.stringify(event.data),
+    metadataJson: JSON.stringify(metadata),
+  };
 }
 
 /**
- * One element of the JSON document the append statements read with
- * `jsonb_to_recordset`: the events of a statement travel as one parameter,
- * serialised once, instead of one text[] per column that node-postgres
- * escapes element by element. Through `appendToStream` the two shapes cost the
- * same (`npm run bench:append`); this one takes three parameters instead of nine.
+ * The JSON document the append statements read with `jsonb_to_recordset`:
+ * the events of a statement travel as one parameter, instead of one text[]
+ * per column that node-postgres escapes element by element. Through
+ * `appendToStream` the two shapes cost the same (`npm run bench:append`); this
+ * one takes three parameters instead of nine. Each element is
+ * `{item?, event_id, type, schema_version, data, metadata}`, spliced from the
+ * event's serialised parts; `item` (`appendMany`) is the 1-based number of the
+ * item the event belongs to.
  */
-export const eventRow = (v: ValidEvent) => ({
-  event_id: v.metadata.eventId,
-  type: v.event.type,
-  schema_version: currentSchemaVersion(v.event.type),
-  data: v.event.data,
-  metadata: v.metadata,
-});
+export function eventRowsJson(rows: readonly { v: ValidEvent; item?: number }[]): string {
+  const parts = rows.map(
+    ({ v, item }) =>
+      `{${item === undefined ? '' : `"item":${item},`}"event_id":${JSON.stringify(v.metadata.eventId)},` +
+      `"type":${JSON.stringify(v.event.type)},"schema_version":${currentSchemaVersion(v.event.type)},` +
+      `"data":${v.dataJson},"metadata":${v.metadataJson}}`,
+  );
+  return `[${parts.join(',')}]`;
+}
 
-/** `eventRow` with the 1-based number of the `appendMany` item it belongs to. */
-export const itemEventRow = (v: ValidEvent, item: number) => ({
-  item,
-  event_id: v.metadata.eventId,
-  type: v.event.type,
-  schema_version: currentSchemaVersion(v.event.type),
-  data: v.event.data,
-  metadata: v.metadata,
-});
-
-/** The column list matching `eventRow` (without `item`), for `jsonb_to_recordset(...) AS (...)`. */
+/** The column list of an `eventRowsJson` element (without `item`), for `jsonb_to_recordset(...) AS (...)`. */
 export const EVENT_ROW_COLUMNS =
   'event_id uuid, type text, schema_version int, data jsonb, metadata jsonb';

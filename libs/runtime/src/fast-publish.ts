@@ -1,13 +1,31 @@
 import { headers as natsHeaders, type NatsConnection } from 'nats';
 import { aggregateOf, KeelHeaders, type Aggregate, type KeelNames } from '@keel/contracts';
 import { injectTraceHeaders, utf8 } from '@keel/messaging';
-import type { RawRecordedEvent, RecordedEvent, StoredEventJson } from '@keel/event-store';
+import {
+  writtenJsonOf,
+  type RawRecordedEvent,
+  type RecordedEvent,
+  type StoredEventJson,
+} from '@keel/event-store';
 import type { BreakerSuccessReporter } from './breaker-success-reporter';
 import { headersForEvent, subjectForEvent } from './event-routing';
 import { startPublishSpan } from './publish-span';
 
-/** The JetStream payload of an event (`RelayedEvent` in contracts): the row as stored. */
+/**
+ * The JetStream payload of an event (`RelayedEvent` in contracts): the row as
+ * stored. A record this process just appended is not serialised again: its
+ * `data` and `metadata` are spliced in as the append wrote them.
+ */
 export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array {
+  const written = writtenJsonOf(e);
+  if (written)
+    return spliced(
+      e,
+      e.globalPosition,
+      e.createdAt.toISOString(),
+      written.dataJson,
+      written.metadataJson,
+    );
   return utf8(
     JSON.stringify({
       streamId: e.streamId,
@@ -29,11 +47,21 @@ export function relayedPayload(e: RecordedEvent | RawRecordedEvent): Uint8Array 
  * differ only in jsonb's spacing.
  */
 export function relayedPayloadFromJson(e: StoredEventJson): Uint8Array {
+  return spliced(e, e.globalPosition, e.recordedAt, e.dataJson, e.metadataJson);
+}
+
+function spliced(
+  e: { streamId: string; streamVersion: number; type: string; schemaVersion: number },
+  globalPosition: bigint,
+  recordedAt: string,
+  dataJson: string,
+  metadataJson: string,
+): Uint8Array {
   return utf8(
     `{"streamId":${JSON.stringify(e.streamId)},"streamVersion":${e.streamVersion},` +
-      `"globalPosition":"${e.globalPosition}","type":${JSON.stringify(e.type)},` +
-      `"schemaVersion":${e.schemaVersion},"data":${e.dataJson},"metadata":${e.metadataJson},` +
-      `"recordedAt":"${e.recordedAt}"}`,
+      `"globalPosition":"${globalPosition}","type":${JSON.stringify(e.type)},` +
+      `"schemaVersion":${e.schemaVersion},"data":${dataJson},"metadata":${metadataJson},` +
+      `"recordedAt":"${recordedAt}"}`,
   );
 }
 
@@ -95,8 +123,9 @@ export class FastPublisher {
     for (const e of records) {
       if (!FAST_PATH_EVENTS.has(e.type) && !this.owns.has(aggregateOf(e.streamId))) continue;
       const h = natsHeaders();
-      for (const [k, v] of Object.entries(headersForEvent(e))) h.set(k, v);
-      h.set(KeelHeaders.msgId, e.metadata.eventId);
+      // Fresh headers: append, not set (set first searches for the key to replace).
+      for (const [k, v] of Object.entries(headersForEvent(e))) h.append(k, v);
+      h.append(KeelHeaders.msgId, e.metadata.eventId);
       const subject = subjectForEvent(this.names, e);
       const traced = startPublishSpan(
         {

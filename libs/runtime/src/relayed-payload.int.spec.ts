@@ -1,11 +1,13 @@
 import type { Pool } from 'pg';
 import { RelayedEvent, runIdFor, uuidv7 } from '@keel/contracts';
 import {
+  appendMany,
   appendToStream,
   readAllIds,
   readAtPositionsJson,
   readAllRaw,
   START_CHECKPOINT,
+  writtenJsonOf,
   type NewEvent,
 } from '@keel/event-store';
 import { relayedPayload, relayedPayloadFromJson } from './fast-publish';
@@ -63,7 +65,7 @@ describe('relayedPayloadFromJson (the relay reads JSON text)', () => {
       },
       metadata: { ...event.metadata, eventId: uuidv7() },
     };
-    await appendToStream(pool, `run:${runId}`, 0, [event, toolCall]);
+    const appended = await appendToStream(pool, `run:${runId}`, 0, [event, toolCall]);
 
     const raws = await readAllRaw(pool, START_CHECKPOINT, 10);
     // What the relay reads: ids in commit order, then the rows of the events it sends.
@@ -79,7 +81,23 @@ describe('relayedPayloadFromJson (the relay reads JSON text)', () => {
       const fromJson = decode(relayedPayloadFromJson(jsons[i]!));
       expect(fromJson).toEqual(decode(relayedPayload(raws[i]!)));
       expect(RelayedEvent.parse(fromJson).data).toEqual(written.data);
+      // The writer's fast path splices the JSON its append wrote: the same event again.
+      expect(writtenJsonOf(appended.records[i]!)).toBeDefined();
+      expect(decode(relayedPayload(appended.records[i]!))).toEqual(fromJson);
     });
+    expect(writtenJsonOf(raws[0]!)).toBeUndefined();
+
+    // appendMany's records carry the JSON it wrote too.
+    const more = { ...toolCall, metadata: { ...toolCall.metadata, eventId: uuidv7() } };
+    const [many] = await appendMany(pool, [
+      { streamId: `run:${runId}`, expectedVersion: 2, events: [more] },
+    ]);
+    if (!many || many instanceof Error) throw new Error(`appendMany failed: ${String(many)}`);
+    const [stored] = await readAtPositionsJson(pool, [many.records[0]!.globalPosition]);
+    expect(writtenJsonOf(many.records[0]!)).toBeDefined();
+    expect(decode(relayedPayload(many.records[0]!))).toEqual(
+      decode(relayedPayloadFromJson(stored!)),
+    );
     const [raw, json] = [raws[0], jsons[0]];
     // What the relay routes and labels by comes from the same row.
     expect(json).toMatchObject({
