@@ -5,7 +5,13 @@ export * from './topology';
 export * from './breaker-bucket';
 export { publishJson, type PublishJsonOptions, type PublishResult } from './publish';
 export { injectTraceHeaders, extractTraceContext, traceparentSampled } from './trace-context';
-export { headersToRecord, recordToHeaders, RUN_ID_HEADER, MSG_ID_HEADER } from './headers';
+export {
+  headersOf,
+  headersToRecord,
+  recordToHeaders,
+  RUN_ID_HEADER,
+  MSG_ID_HEADER,
+} from './headers';
 export * from './inbound-message';
 export { parseJson, ParseErrorCode, summariseIssues } from './parse-json';
 export { startConsumer, type StartConsumerOptions, type ConsumerHandle } from './consumer';

@@ -6,7 +6,7 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import { headers as natsHeaders, Match, type MsgHdrs } from 'nats';
+import { headers as natsHeaders, type MsgHdrs } from 'nats';
 import { unsampledContext } from '@keel/telemetry';
 
 /**
@@ -28,9 +28,17 @@ const getter: TextMapGetter<MsgHdrs | undefined> = {
   },
   get(carrier, key) {
     if (!carrier) return undefined;
-    // Header names are matched case-insensitively: some clients canonicalise them.
-    const value = carrier.get(key, Match.IgnoreCase);
-    return value === '' ? undefined : value;
+    // Header names are matched case-insensitively: some clients canonicalise them. One pass
+    // (nats.js's get(key, IgnoreCase) lists and lower-cases every key first). The first of a
+    // repeated header wins, as in nats.js.
+    const lower = key.toLowerCase();
+    for (const [k, values] of carrier) {
+      if (k === key || (k.length === key.length && k.toLowerCase() === lower)) {
+        const value = values[0];
+        return value === '' ? undefined : value;
+      }
+    }
+    return undefined;
   },
 };
 

@@ -1,6 +1,6 @@
-import { headers as natsHeaders, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { aggregateOf, KeelHeaders, type Aggregate, type KeelNames } from '@keel/contracts';
-import { injectTraceHeaders, utf8 } from '@keel/messaging';
+import { headersOf, injectTraceHeaders, utf8 } from '@keel/messaging';
 import {
   writtenJsonOf,
   type RawRecordedEvent,
@@ -122,10 +122,8 @@ export class FastPublisher {
     this.breakers?.report(records);
     for (const e of records) {
       if (!FAST_PATH_EVENTS.has(e.type) && !this.owns.has(aggregateOf(e.streamId))) continue;
-      const h = natsHeaders();
-      // Fresh headers: append, not set (set first searches for the key to replace).
-      for (const [k, v] of Object.entries(headersForEvent(e))) h.append(k, v);
-      h.append(KeelHeaders.msgId, e.metadata.eventId);
+      const record = headersForEvent(e);
+      record[KeelHeaders.msgId] = e.metadata.eventId;
       const subject = subjectForEvent(this.names, e);
       const traced = startPublishSpan(
         {
@@ -137,12 +135,13 @@ export class FastPublisher {
         },
         subject,
       );
-      if (traced) injectTraceHeaders(h, traced.context);
-      else {
+      if (!traced) {
         // Not sampled: consumers stay in the event's trace without a span of ours.
-        if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
-        if (e.metadata.tracestate) h.set('tracestate', e.metadata.tracestate);
+        if (e.metadata.traceparent) record['traceparent'] = e.metadata.traceparent;
+        if (e.metadata.tracestate) record['tracestate'] = e.metadata.tracestate;
       }
+      const h = headersOf(record);
+      if (traced) injectTraceHeaders(h, traced.context);
       try {
         this.nc.publish(subject, relayedPayload(e), { headers: h });
       } catch {
