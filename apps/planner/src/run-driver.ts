@@ -135,9 +135,11 @@ export class RunDriver {
         action = nextAction(state, new Date());
       }
       let outcome: StepOutcome | undefined;
+      let next = state;
       if (action.kind === 'call_model' && state.status !== 'none') {
         outcome = await this.step.run(state, action.step, action.synthesis);
         events.push(...outcome.events);
+        next = outcome.events.reduce(evolveRun, state);
       }
       if (events.length === 0 && !inbox) return state; // nothing to record: waiting or finished
       try {
@@ -145,6 +147,7 @@ export class RunDriver {
           metadata: () => this.metadata(state, causationId),
           cache: this.deps.cache,
           batcher: this.deps.batcher,
+          next,
           ...(inbox ? { inbox } : {}),
         });
         // Already handled (by an earlier delivery or another replica): this
@@ -208,6 +211,7 @@ export class RunDriver {
             metadata: () => this.metadata(state, causationId),
             cache: this.deps.cache,
             batcher: this.deps.batcher,
+            next: state,
           },
         );
         this.deps.publisher.publish(done.records);

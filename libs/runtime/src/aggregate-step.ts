@@ -134,6 +134,8 @@ export async function commitStep<S, E extends KeelEvent>(
     metadata: () => EventMetadata;
     cache?: AggregateCache<S>;
     batcher?: AppendBatcher;
+    /** The state after `events`, when the caller has folded them already (else folded here). */
+    next?: S;
   },
 ): Promise<{ duplicate: boolean; entry: Entry<S>; records: RecordedEvent[] }> {
   if (events.length === 0 && !opts.inbox) return { duplicate: false, entry, records: [] };
@@ -150,7 +152,7 @@ export async function commitStep<S, E extends KeelEvent>(
       : await appendToStream(pool, streamId, entry.version, withMetadata, inbox);
     if (res.duplicate) return { duplicate: true, entry, records: [] };
     const next = {
-      state: events.reduce(spec.evolve, entry.state),
+      state: opts.next ?? events.reduce(spec.evolve, entry.state),
       version: res.nextExpectedVersion,
     };
     opts.cache?.set(streamId, next);
