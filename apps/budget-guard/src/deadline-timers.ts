@@ -8,13 +8,13 @@ const ARM_MANY = `INSERT INTO deadline_timers (run_id, tenant, deadline_at)
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
   ON CONFLICT (run_id) DO NOTHING
   RETURNING run_id::text AS run_id`;
+const DISARM = 'DELETE FROM deadline_timers WHERE run_id = ANY($1::uuid[])';
 
 interface Arming {
   readonly runId: string;
   readonly tenant: string;
   readonly deadlineAt: string;
 }
-const DISARM = 'DELETE FROM deadline_timers WHERE run_id = ANY($1::uuid[])';
 
 export interface DeadlineTimersOptions {
   /** Finished runs' timers are deleted together, at most this long after the run ended. */
