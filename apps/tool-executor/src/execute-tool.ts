@@ -45,37 +45,31 @@ export async function attemptTool(
         [KeelAttr.toolVersion]: tool.version,
       });
       const started = performance.now();
-      // The signal is made only for a tool that asks for it: most finish without looking, and an
-      // AbortController with its listeners cost ~2 % of the executor's CPU under load.
       // Not AbortSignal.timeout: its timer is not cleared when the call ends, so every call
       // that finished in time still built a TimeoutError (stack included) when it fired.
-      let controller: AbortController | undefined;
-      let timedOut: Error | undefined;
-      let onTimeout: ((reason: Error) => void) | undefined;
-      const timer = setTimeout(() => {
-        timedOut = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
-        controller?.abort(timedOut);
-        onTimeout?.(timedOut);
-      }, tool.timeoutMs);
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () =>
+          controller.abort(
+            new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+          ),
+        tool.timeoutMs,
+      );
+      const signal = controller.signal;
       const deliveries: DeliveryRequest[] = [];
-      const toolCtx: ToolContext = {
-        ...ctx,
-        get signal() {
-          if (!controller) {
-            controller = new AbortController();
-            if (timedOut) controller.abort(timedOut);
-          }
-          return controller.signal;
-        },
-        deliver: (d: DeliveryRequest): string => {
-          deliveries.push(d);
-          return deliveryIdFor(deliveries.length - 1);
-        },
+      const deliver = (d: DeliveryRequest): string => {
+        deliveries.push(d);
+        return deliveryIdFor(deliveries.length - 1);
       };
+      let onAbort: (() => void) | undefined;
       try {
         const raw = await Promise.race([
-          tool.execute(input, toolCtx),
-          new Promise<never>((_, reject) => (onTimeout = reject)),
+          tool.execute(input, { ...ctx, signal, deliver }),
+          new Promise<never>((_, reject) => {
+            onAbort = () =>
+              reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }),
         ]);
         const output = tool.output.safeParse(raw);
         if (!output.success) {
@@ -92,12 +86,13 @@ export async function attemptTool(
           deliveries,
         };
       } catch (err) {
-        const error = classifyToolError(tool, err, timedOut !== undefined);
+        const error = classifyToolError(tool, err, signal.aborted);
         span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
         span.setAttribute('error.type', error.code);
         return { ok: false, error };
       } finally {
         clearTimeout(timer);
+        if (onAbort) signal.removeEventListener('abort', onAbort);
         span.end();
       }
     },
