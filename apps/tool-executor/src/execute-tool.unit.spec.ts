@@ -64,6 +64,46 @@ describe('attemptTool', () => {
     });
   });
 
+  it('a tool that listens to its signal sees it abort at the timeout, with the reason', async () => {
+    let seen: unknown;
+    const r = await attemptTool(
+      tool({
+        timeoutMs: 50,
+        execute: (_input, { signal }) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => {
+              seen = signal.reason;
+              reject(signal.reason as Error);
+            }),
+          ),
+      }),
+      {},
+      ctx,
+      (i) => `d${i}`,
+    );
+    expect(r).toMatchObject({ ok: false, error: { code: 'TOOL_TIMEOUT' } });
+    expect(seen).toMatchObject({ name: 'TimeoutError' });
+
+    // A signal first asked for after the timeout (by a tool still running) comes already aborted.
+    let asked: (s: AbortSignal) => void = () => undefined;
+    const late = new Promise<AbortSignal>((resolve) => (asked = resolve));
+    const timedOut = await attemptTool(
+      tool({
+        timeoutMs: 20,
+        execute: async (_input, c) => {
+          await new Promise((resolve) => setTimeout(resolve, 60));
+          asked(c.signal);
+          return { n: 1 };
+        },
+      }),
+      {},
+      ctx,
+      (i) => `d${i}`,
+    );
+    expect(timedOut).toMatchObject({ ok: false, error: { code: 'TOOL_TIMEOUT' } });
+    expect((await late).aborted).toBe(true);
+  });
+
   it('keeps a ToolError’s class and Retry-After; classifies others by the hook, else transient', async () => {
     const limited = await attemptTool(
       tool({
