@@ -172,6 +172,16 @@ describe('a run through all four services', () => {
         published?.spanId,
       );
     }
+    // Each model call's HTTP request is a CLIENT span under the planner's gen_ai span.
+    const CLIENT = 3;
+    const chats = spans.filter((s) => s.service === 'planner' && s.name.startsWith('chat '));
+    const posts = spans.filter((s) => s.service === 'planner' && s.name === 'POST');
+    expect(chats.length).toBeGreaterThan(0);
+    for (const chat of chats) {
+      // A child ends (and is exported) no later than its parent.
+      const post = posts.find((p) => p.parentSpanId === chat.spanId);
+      expect(post?.kind).toBe(CLIENT);
+    }
     // Prompts never become span attributes.
     const leaked = otlp
       .spans()

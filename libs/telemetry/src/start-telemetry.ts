@@ -125,8 +125,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
         requireParentforOutgoingSpans: true,
         ignoreOutgoingRequestHook: () => trace.getSpan(context.active())?.isRecording() !== true,
       }),
-      // The openai SDK uses fetch, which is undici underneath.
-      new UndiciInstrumentation({ requireParentforSpans: true }),
+      // Model calls (undici) and fetch: the same rule. Its `requireParentforSpans` alone still
+      // parses the URL and the headers, builds the attributes and records a duration metric
+      // for every request of an unsampled run.
+      new UndiciInstrumentation({
+        requireParentforSpans: true,
+        ignoreRequestHook: () => trace.getSpan(context.active())?.isRecording() !== true,
+      }),
       new PgInstrumentation({
         // Contract: SQL parameter values never land in traces (they hold event
         // payloads: prompts, tool results). Only the parameterised SQL text does.
