@@ -7,6 +7,7 @@ import {
   type NatsConnection,
 } from 'nats';
 import { KeelHeaders } from '@keel/contracts';
+import { rawHeaderValue } from '@keel/messaging';
 import { pullNoWait } from './pull-no-wait';
 
 export interface HeldOnStreamOptions {
@@ -77,7 +78,8 @@ export class HeldOnStream {
           inboxPrefix: this.o.inboxPrefix,
         },
         (m) => {
-          const id = m.headers?.get(KeelHeaders.msgId);
+          // One header of the event's many: read raw, not decoded with the rest.
+          const id = rawHeaderValue(m, KeelHeaders.msgId);
           if (id) this.ids.set(id, now);
         },
       );

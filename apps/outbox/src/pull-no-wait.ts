@@ -1,4 +1,5 @@
 import { createInbox, JSONCodec, type Msg, type NatsConnection } from 'nats';
+import { rawStatusCode } from '@keel/messaging';
 
 export interface PullNoWaitOptions {
   readonly stream: string;
@@ -49,7 +50,7 @@ export function pullNoWait(
       callback: (err, m) => {
         if (done) return;
         if (err) return finish(err);
-        const code = m.headers?.code ?? 0;
+        const code = rawStatusCode(m);
         if (code === 404 || code === 408) return finish();
         if (code !== 0) {
           const what = `${code} ${m.headers?.description ?? ''}`.trim();

@@ -12,6 +12,7 @@ export {
   RUN_ID_HEADER,
   MSG_ID_HEADER,
 } from './headers';
+export { hasRawHeaders, rawHeaderValue, rawStatusCode } from './raw-headers';
 export * from './inbound-message';
 export { parseJson, ParseErrorCode, summariseIssues } from './parse-json';
 export { startConsumer, type StartConsumerOptions, type ConsumerHandle } from './consumer';
