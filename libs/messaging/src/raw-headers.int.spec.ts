@@ -31,10 +31,12 @@ describe('raw header reads (real NATS)', () => {
     expect(hasRawHeaders(m)).toBe(true);
     expect(rawHeaderValue(m, 'Nats-Msg-Id')).toBe('0b6a3b5e-3f0e-4a43-9d55-2f4f6c0b9f11');
     expect(rawHeaderValue(m, 'nats-msg-id')).toBe('0b6a3b5e-3f0e-4a43-9d55-2f4f6c0b9f11');
-    expect(rawHeaderValue(m, 'TRACEPARENT')).toBe(m.headers?.get('traceparent'));
     expect(rawHeaderValue(m, 'Keel-Event-Type')).toBe('ToolCallRequested');
     expect(rawHeaderValue(m, 'Nats-Msg')).toBeUndefined();
     expect(rawStatusCode(m)).toBe(0);
+    // nats.js decodes the block on the first read of `headers` and keeps the result.
+    expect((m as unknown as { _headers?: unknown })._headers).toBeUndefined();
+    expect(rawHeaderValue(m, 'TRACEPARENT')).toBe(m.headers?.get('traceparent'));
   });
 
   it('a message without headers has none', async () => {

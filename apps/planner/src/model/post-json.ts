@@ -12,8 +12,9 @@ export const keepAliveAgents = {
 /**
  * The connections `postJson` shares: keep-alive, at most 256 per origin, no
  * pipelining (a slow completion must not hold up the ones queued behind it).
- * undici, driven through its handler API: about half the client CPU of
- * node:http per call (40–50 against 90–100 µs, docs/performance.md).
+ * undici, driven through its handler API: under half the client CPU of
+ * node:http per call (42–57 against 123–135 µs in a microbenchmark,
+ * docs/performance.md).
  */
 const dispatcher = new UndiciAgent({ connections: 256, pipelining: 1 });
 
