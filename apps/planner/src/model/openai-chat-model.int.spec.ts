@@ -278,6 +278,47 @@ describe('OpenAiChatModel against the scripted model server', () => {
     });
   });
 
+  it('a call after a timeout, a drop or an abort gets a fresh connection and its answer', async () => {
+    const { model, server } = await start(
+      [
+        { fault: 'hang' },
+        { content: '{"action":"final","answer":"one"}' },
+        { fault: 'drop' },
+        { content: '{"action":"final","answer":"two"}' },
+        { fault: 'hang' },
+        { content: '{"action":"final","answer":"three"}' },
+      ],
+      300,
+    );
+    const text = (r: Awaited<ReturnType<typeof call>>) =>
+      r.reply.kind === 'text' ? r.reply.text : undefined;
+    expect(await failure(model)).toMatchObject({ code: 'MODEL_TIMEOUT' });
+    expect(text(await call(model))).toContain('one');
+    expect(await failure(model)).toMatchObject({ code: 'MODEL_CONNECTION' });
+    expect(text(await call(model))).toContain('two');
+    const controller = new AbortController();
+    const aborted = call(model, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(aborted).rejects.toMatchObject({ code: 'MODEL_ABORTED' });
+    expect(text(await call(model))).toContain('three');
+    expect(server.requests).toHaveLength(6);
+  });
+
+  it('an already aborted call sends nothing; a closed port is a transient connection failure', async () => {
+    const { model, server } = await start([{ content: 'unused' }]);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(call(model, { signal: controller.signal })).rejects.toMatchObject({
+      code: 'MODEL_ABORTED',
+    });
+    expect(server.requests).toHaveLength(0);
+    await server.close();
+    expect(await failure(model)).toMatchObject({
+      code: 'MODEL_CONNECTION',
+      errorClass: 'transient',
+    });
+  });
+
   it('records one gen_ai span per call, without the prompt or the completion', async () => {
     const { model } = await start([
       { content: 'the secret completion', usage: { promptTokens: 5, completionTokens: 3 } },
