@@ -1,6 +1,11 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { keepAliveAgents as agents } from './post-json';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/** Keep-alive agents shared by every Anthropic client of the process. */
+const agents = {
+  http: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
+  https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
+};
 
 /**
  * A small `fetch` for the Anthropic SDK over node:http with keep-alive agents.

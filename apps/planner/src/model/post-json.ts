@@ -1,13 +1,5 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import type { HeaderLookup } from './classify-model-error';
-
-/** Keep-alive agents for the Anthropic SDK's fetch (http-fetch.ts). */
-export const keepAliveAgents = {
-  http: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
-  https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
-};
 
 /**
  * The connections `postJson` shares: keep-alive, at most 256 per origin, no
