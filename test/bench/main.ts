@@ -24,6 +24,7 @@ import { renderWaterfall } from './waterfall';
  *   --sequential-only  run (a) and skip (b): profile or strace a lone run's path
  *   --slowest    print the event timeline of the slowest run of the throughput phase
  *   --env K=V    a service setting for this run (repeatable), to compare with and without a change
+ *   --node-arg F  a Node/V8 flag for every service (repeatable), e.g. a GC setting to compare
  *   --planners N  run N planner replicas (default 1): the planner is the busiest service under load
  *   --no-floor   skip measuring the architecture's floor after (a)-(c) (bench:floor, ~30 s)
  * Starts its own stack (fresh schema and stream prefix) on the local NATS and
@@ -83,11 +84,17 @@ async function main(argv: string[]): Promise<void> {
     ),
   };
   const profileDir = argv.includes('--profile') ? argv[argv.indexOf('--profile') + 1] : undefined;
+  // --node-arg FLAG (repeatable): a V8/Node flag for every service, e.g. to A/B a GC setting
+  // (flags NODE_OPTIONS refuses, such as --single-threaded-gc, are accepted here).
+  const nodeArgs = [
+    ...argv.flatMap((a, i) => (a === '--node-arg' && argv[i + 1] ? [argv[i + 1]!] : [])),
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+  ];
   const stack = await startStack({
     modelBaseUrl: modelUrl!,
     otlpEndpoint: sink.endpoint,
     env: config,
-    ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
+    ...(nodeArgs.length > 0 ? { nodeArgs } : {}),
   });
   // --planners N: N planner replicas (one consumer group): does scaling the busiest service help?
   const planners = arg('--planners', 1);
@@ -105,6 +112,7 @@ async function main(argv: string[]): Promise<void> {
       ...config,
       traceSampleRatio: sampleRatio,
       plannerReplicas: planners,
+      ...(nodeArgs.length > 0 ? { nodeArgs: nodeArgs.join(' ') } : {}),
       postgresSynchronousCommit: pgSetting('synchronous_commit'),
       jetstreamStorage: 'file',
     },
