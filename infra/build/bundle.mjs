@@ -22,8 +22,9 @@ const apps = readdirSync(join(root, 'apps')).filter((a) =>
 );
 
 // The benchmark driver is bundled the same way (test/bench/main.ts → dist/bench/main.js), and
-// so are the architecture's floor (test/bench/floor/main.ts → dist/bench/floor.js) and the
-// append-shape micro-benchmark (test/bench/append-shapes.ts → dist/bench/append.js).
+// so are the architecture's floor (test/bench/floor/main.ts → dist/bench/floor.js), the
+// append-shape micro-benchmark (test/bench/append-shapes.ts → dist/bench/append.js) and the
+// side-by-side A/B (test/bench/ab.ts → dist/bench/ab.js).
 const targets = [
   ...apps.map((app) => ({
     name: app,
@@ -41,6 +42,7 @@ const targets = [
     entry: join('test', 'bench', 'append-shapes.ts'),
     out: join('dist', 'bench', 'append.js'),
   },
+  { name: 'bench-ab', entry: join('test', 'bench', 'ab.ts'), out: join('dist', 'bench', 'ab.js') },
 ].filter((t) => existsSync(join(root, t.entry)));
 
 const started = Date.now();
