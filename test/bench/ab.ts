@@ -53,6 +53,7 @@ function prepareBase(ref: string): string {
   const dir = join(tmpdir(), 'keel-ab', sha.slice(0, 12));
   if (!existsSync(dir)) {
     mkdirSync(join(tmpdir(), 'keel-ab'), { recursive: true });
+    git(['worktree', 'prune']); // forget worktrees whose folders a tmp cleaner removed
     git(['worktree', 'add', '--detach', dir, sha]);
     const sameLock =
       git(['diff', sha, '--', 'package-lock.json']) === '' &&
