@@ -103,6 +103,7 @@ function figures(path: string): Figures {
   };
 }
 
+/** Interpolated for an even count (two pairs: their mean), unlike `distribution`'s nearest rank. */
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -138,8 +139,9 @@ async function main(argv: string[]): Promise<void> {
     dir: ROOT,
     args: [...common, ...many('--b-env', '--env'), ...many('--b-node-arg', '--node-arg')],
   };
+  const bOnly = b.args.slice(common.length);
   console.log(
-    `A = ${ref} (${a.dir}); B = this tree${b.args.length ? ` with ${b.args.join(' ')}` : ''}`,
+    `A = ${ref} (${a.dir}); B = this tree${bOnly.length ? ` with ${bOnly.join(' ')}` : ''}`,
   );
   const runs: { a: Figures; b: Figures }[] = [];
   for (let i = 1; i <= pairs; i++) {
